@@ -1,0 +1,52 @@
+"""BioMistral's 3-shot prompt, as pure functions. The tasks, SFT and the tests all build prompts here.
+
+    <instruction> \\n <example 1> \\n <example 2> \\n <example 3> \\n <target>
+    example: [<context> \\n ]**Question:** <q> \\n (A) <a> \\n (B) <b> ... \\n **Answer:**(<gold letter>
+    target:  the same, ending at **Answer:**(   -- the model's next token is the answer letter.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+INSTRUCTION = "The following are multiple choice questions (with answers) about medical knowledge."
+SEPARATOR = " \n "
+ANSWER_PREFIX = "**Answer:**("
+LETTERS = "ABCDEFGH"
+
+
+def format_question(question: str, options: Mapping[str, str], context: str | None = None) -> str:
+    """One element of the prompt, without its answer: ends with '**Answer:**('."""
+    parts = [context.strip()] if context and context.strip() else []
+    parts.append(f"**Question:** {question.strip()}")
+    parts.extend(f"({letter}) {text.strip()}" for letter, text in options.items())
+    parts.append(ANSWER_PREFIX)
+    return SEPARATOR.join(parts)
+
+
+def format_example(question: str, options: Mapping[str, str], answer: str, context: str | None = None) -> str:
+    """A solved example: the question element followed by its gold letter (no closing parenthesis)."""
+    return format_question(question, options, context) + answer
+
+
+def build_prompt(target: Mapping, examples: Sequence[Mapping] = ()) -> str:
+    """The full scored prompt for a target item, items being {question, options, answer?, context?}."""
+    shots = [format_example(e["question"], e["options"], e["answer"], e.get("context")) for e in examples]
+    return SEPARATOR.join([INSTRUCTION, *shots, format_question(target["question"], target["options"], target.get("context"))])
+
+
+# --- lm-eval glue: docs are flat rows {id, question, context, options: [texts], answer: letter} ---
+
+def doc_options(doc: Mapping) -> dict[str, str]:
+    return dict(zip(LETTERS, doc["options"]))
+
+
+def doc_to_text(doc: Mapping) -> str:
+    return format_question(doc["question"], doc_options(doc), doc.get("context"))
+
+
+def doc_to_target(doc: Mapping) -> str:
+    return doc["answer"]
+
+
+def doc_to_choice(doc: Mapping) -> list[str]:
+    return list(LETTERS[: len(doc["options"])])

@@ -1,0 +1,83 @@
+"""The normalized question record, and the validation every importer goes through."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from medtasks.benchmarks import BENCHMARKS
+from medtasks.languages import LANGUAGES
+
+SPLITS = ("test", "train", "validation", "fewshot", "fewshot1", "fewshot2", "fewshot3")
+# "fewshot" is a pool sampled by the few-shot seed; "fewshotN" is a fixed set N (BioInstructQA's).
+
+
+class DataError(ValueError):
+    """Bad input, located: names the file, the line (or row/key) and the field."""
+
+    def __init__(self, source: str, where: str | int | None, field_name: str | None, problem: str):
+        self.source, self.where, self.field, self.problem = source, where, field_name, problem
+        loc = str(source)
+        if where is not None:
+            loc += f", line {where}" if isinstance(where, int) else f", {where}"
+        if field_name:
+            loc += f", field {field_name!r}"
+        super().__init__(f"{loc}: {problem}")
+
+
+@dataclass
+class Record:
+    id: str
+    benchmark: str
+    language: str
+    split: str
+    question: str
+    options: dict[str, str]
+    answer: str
+    context: str | None = None
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "<dict>", where: str | int | None = None) -> "Record":
+        missing = [k for k in ("id", "benchmark", "language", "split", "question", "options", "answer") if k not in data]
+        if missing:
+            raise DataError(source, where, missing[0], "missing")
+        extra = set(data) - set(cls.__dataclass_fields__)
+        if extra:
+            raise DataError(source, where, sorted(extra)[0], "unexpected field")
+        record = cls(**data)
+        validate(record, source, where)
+        return record
+
+
+def validate(record: Record, source: str, where: str | int | None) -> Record:
+    """Raise DataError at the first problem; return the record unchanged when it is sound."""
+
+    def fail(field_name: str, problem: str):
+        raise DataError(source, where, field_name, problem)
+
+    if not isinstance(record.id, str) or not record.id.strip():
+        fail("id", "empty id")
+    if record.benchmark not in BENCHMARKS:
+        fail("benchmark", f"unknown benchmark {record.benchmark!r}; valid: {', '.join(BENCHMARKS)}")
+    if record.language not in LANGUAGES:
+        fail("language", f"unknown language {record.language!r}; valid: {', '.join(LANGUAGES)}")
+    if record.split not in SPLITS:
+        fail("split", f"unknown split {record.split!r}; valid: {', '.join(SPLITS)}")
+    if not isinstance(record.question, str) or not record.question.strip():
+        fail("question", "empty question")
+    letters = BENCHMARKS[record.benchmark].letters
+    if not isinstance(record.options, dict) or list(record.options) != list(letters):
+        got = list(record.options) if isinstance(record.options, dict) else type(record.options).__name__
+        fail("options", f"expected options {list(letters)}, got {got}")
+    for letter, text in record.options.items():
+        if not isinstance(text, str) or not text.strip():
+            fail(f"options.{letter}", "empty option text")
+    if record.answer not in record.options:
+        fail("answer", f"answer {record.answer!r} is not one of the options {list(record.options)}")
+    if record.context is not None and not isinstance(record.context, str):
+        fail("context", "context must be text or null")
+    return record

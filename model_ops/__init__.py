@@ -1,0 +1,1 @@
+"""model_ops: merges (mergekit) and quantizations that produce evaluable model directories."""

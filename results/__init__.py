@@ -1,0 +1,1 @@
+"""results: lm-eval outputs -> tidy table, leaderboards, plots, calibration and regression checks."""

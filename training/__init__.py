@@ -1,0 +1,1 @@
+"""training: PubMed Central corpus preparation, continued pretraining and LoRA SFT."""

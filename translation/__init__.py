@@ -1,0 +1,1 @@
+"""translation: English store -> translated store (backends, cache, checks, quality report)."""
