@@ -1,0 +1,118 @@
+"""lm-eval's `custom_dataset` for every task: the store first, then $MEDTASKS_DATA, then the hub.
+
+Each task YAML passes its benchmark and language (dataset_kwargs); lm-eval adds the task
+metadata and `--metadata` (where `fewshot_seed` selects the few-shot examples of a run).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import random
+from pathlib import Path
+
+from medtasks.benchmarks import get_benchmark
+from medtasks.languages import LANGUAGES, SOURCE_LANGUAGE, get_language
+from medtasks.records import Record
+from medtasks.store import MissingData, default_store, has_split, read_records
+
+log = logging.getLogger(__name__)
+
+FEWSHOT_SEEDS = (1, 2, 3)  # BioMistral's "3 random seeds": report mean ± std over these
+DEFAULT_FEWSHOT_SEED = 1
+# MedQA-5 has no few-shot pool of its own offline (the pool's MedQA items have 4 options).
+FEWSHOT_FALLBACK = {"medqa5": "medqa"}
+
+
+def data_dir() -> Path | None:
+    value = os.environ.get("MEDTASKS_DATA")
+    return Path(value).expanduser() if value else None
+
+
+def how_to_prepare(benchmark: str, language: str) -> str:
+    if language == SOURCE_LANGUAGE:
+        return (f"set MEDTASKS_DATA to a folder laid out like the original releases, or run "
+                f"`medeval import --data DIR`, or go online so that `medeval import --hub {benchmark}` works")
+    return (f"translate it: `medeval translate --benchmarks {benchmark} --languages {language}`, "
+            f"or import BioMistral's BioInstructQA: `medeval import --bioinstructqa data.zip`"
+            + (", or import the third-party MMLU translations with `medeval import --data DIR`" if benchmark.startswith("mmlu_") else ""))
+
+
+def ensure_split(store: Path, benchmark: str, language: str, split: str) -> None:
+    """Make sure store/<benchmark>/<language>/<split> exists, importing it if we know how."""
+    if has_split(store, benchmark, language, split):
+        return
+    from medtasks import sources
+
+    folder = data_dir()
+    if folder is not None:
+        log.info("importing %s from MEDTASKS_DATA=%s into %s", benchmark, folder, store)
+        sources.import_folder(folder, store, benchmarks=[benchmark])
+        if has_split(store, benchmark, language, split):
+            return
+    try:
+        if language == SOURCE_LANGUAGE:
+            sources.import_hub(benchmark, store)
+        else:
+            sources.import_bioinstructqa_from_hub(store, benchmarks=[benchmark], languages=[language])
+    except sources.HubUnavailable as err:
+        raise MissingData(
+            f"{benchmark}_{language}: no {get_language(language).name} {split} data in the store ({store})"
+            f"{' nor in MEDTASKS_DATA=' + str(folder) if folder else ''}, and the hub is unreachable ({err}). "
+            f"To prepare it offline, {how_to_prepare(benchmark, language)}."
+        ) from None
+    if not has_split(store, benchmark, language, split):
+        raise MissingData(f"{benchmark}_{language}: the hub import did not provide split {split!r}; "
+                          f"{how_to_prepare(benchmark, language)}")
+
+
+def fewshot_examples(store: Path, benchmark: str, seed: int) -> list[Record]:
+    """English examples for a run, in the order lm-eval's `first_n` sampler takes them.
+
+    A fixed set `fewshot<seed>` (BioInstructQA's three sets) wins; otherwise the pool (split
+    `fewshot`, else `train`) is shuffled with the seed: every question of a run gets the same
+    examples, and each seed gives other ones.
+    """
+    names = [benchmark] + ([FEWSHOT_FALLBACK[benchmark]] if benchmark in FEWSHOT_FALLBACK else [])
+    for name in names:
+        if has_split(store, name, SOURCE_LANGUAGE, f"fewshot{seed}"):
+            return read_records(store, name, SOURCE_LANGUAGE, f"fewshot{seed}")
+    for name in names:
+        try:
+            ensure_split(store, name, SOURCE_LANGUAGE, "fewshot")
+        except MissingData:
+            pass
+        for split in ("fewshot", "train"):
+            if has_split(store, name, SOURCE_LANGUAGE, split):
+                pool = sorted(read_records(store, name, SOURCE_LANGUAGE, split), key=lambda r: r.id)
+                random.Random(seed).shuffle(pool)
+                return pool
+    raise MissingData(f"{benchmark}: no English few-shot examples in the store ({store}); "
+                      f"{how_to_prepare(benchmark, SOURCE_LANGUAGE)}")
+
+
+def to_doc(record: Record) -> dict:
+    return {
+        "id": record.id,
+        "question": record.question,
+        "context": record.context or "",
+        "options": list(record.options.values()),
+        "answer": record.answer,
+    }
+
+
+def load_task_dataset(benchmark: str, language: str, fewshot_seed: int = DEFAULT_FEWSHOT_SEED, **_metadata):
+    """Return DatasetDict(test=..., fewshot=...) for one task. Extra metadata keys are ignored."""
+    import datasets
+
+    get_benchmark(benchmark)
+    if language not in LANGUAGES:
+        get_language(language)
+    seed = int(fewshot_seed)
+    store = default_store()
+    ensure_split(store, benchmark, language, "test")
+    test = read_records(store, benchmark, language, "test")
+    shots = fewshot_examples(store, benchmark, seed)
+    return datasets.DatasetDict({
+        "test": datasets.Dataset.from_list([to_doc(r) for r in test]),
+        "fewshot": datasets.Dataset.from_list([to_doc(r) for r in shots]),
+    })
