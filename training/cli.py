@@ -1,5 +1,134 @@
-"""Commands of this package (filled by its issue); registers none yet."""
+"""`medeval corpus | pretrain | sft | merge-adapter`: the training package's commands.
+
+Import-light: torch, transformers, TRL and PEFT load inside the command functions.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+RECIPE_HELP = ("Without --config the defaults are BioMistral's recipe; --set key=value overrides any field "
+               "(repeatable; values are YAML: --set max_steps=10 --set dtype=float32). "
+               "Shipped configs: training/configs/.")
 
 
 def register(subparsers) -> None:
-    return None
+    p = subparsers.add_parser(
+        "corpus", help="PubMed Central OA bulk packages -> licence-filtered chunked JSONL",
+        description="Stream PMC Open Access bulk packages (tar.gz of JATS XML) and their file lists, keep the "
+                    "allowed licences, convert each article to clean text (title, abstract, body; no references, "
+                    "tables, formulas or markup), cut it into chunks of at most --max-words words and write "
+                    "part-NNNNN.jsonl files plus manifest.json into --output. Rerunning the same command resumes.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("packages", nargs="+", type=Path, help="bulk packages, e.g. oa_comm_xml.PMC000xxxxxx.baseline.*.tar.gz")
+    p.add_argument("--output", "-o", type=Path, required=True, help="corpus folder (created; resumed if present)")
+    p.add_argument("--file-list", type=Path, action="append",
+                   help="file list CSV(s) with the License column (default: <package>.filelist.csv beside each package)")
+    p.add_argument("--license", action="append", dest="licenses",
+                   help="allowed licence, repeatable (default: CC0, CC BY, CC BY-SA, CC BY-ND, as BioMistral)")
+    p.add_argument("--max-words", type=int, default=1000, help="chunk size limit in words")
+    p.add_argument("--part-chunks", type=int, default=20000, help="chunks per output part (resume granularity)")
+    p.add_argument("--keep-retracted", action="store_true", help="keep articles the file list marks as retracted")
+    p.add_argument("--tokenizer", help="also count tokens with this tokenizer (model folder or hub id)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_corpus)
+
+    for name, helptext in (("pretrain", "continued pretraining (HF Trainer) on a prepared corpus"),
+                           ("sft", "LoRA SFT on a benchmark's train split from the store (TRL + PEFT)")):
+        p = subparsers.add_parser(name, help=helptext, description=f"{helptext}. {RECIPE_HELP} "
+                                  "Multi-GPU: accelerate launch --config_file training/configs/accelerate/<cfg>.yaml "
+                                  f"-m medtasks.cli {name} --config ...")
+        p.add_argument("--config", type=Path, help="recipe YAML (see training/configs/)")
+        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
+        p.add_argument("--resume", metavar="auto|CHECKPOINT",
+                       help="resume: 'auto' = latest checkpoint in output_dir, or a checkpoint folder")
+        p.add_argument("--print-config", action="store_true", help="validate and print the resolved config, then exit")
+        p.add_argument("--quiet", action="store_true", help="no progress bars")
+        if name == "sft":
+            p.add_argument("--all-benchmarks", action="store_true",
+                           help="train the four adapters (medqa, medqa5, medmcqa, pubmedqa) into output_dir/<benchmark>")
+        p.set_defaults(func=_recipe, recipe=name)
+
+    p = subparsers.add_parser(
+        "merge-adapter", help="merge a LoRA adapter into its base model (full model folder)",
+        description="Load the base model, apply the adapter, merge the LoRA weights and save a normal "
+                    "safetensors model folder (with tokenizer) that lm_eval loads with pretrained=DIR.")
+    p.add_argument("adapter", type=Path, help="adapter folder written by `medeval sft`")
+    p.add_argument("--output", "-o", type=Path, required=True)
+    p.add_argument("--base", help="base model (default: the one recorded in adapter_config.json)")
+    p.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"))
+    p.set_defaults(func=_merge)
+
+
+def _user_errors():
+    """Errors that are the user's input, shown as one line instead of a traceback."""
+    from medtasks.records import DataError
+    from medtasks.store import MissingData
+    from training.config import ConfigError
+
+    return (ConfigError, DataError, MissingData, FileNotFoundError)
+
+
+def _guarded(command):
+    def run(args) -> int:
+        try:
+            return command(args)
+        except _user_errors() as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+    return run
+
+
+@_guarded
+def _corpus(args) -> int:
+    from training.corpus import DEFAULT_LICENSES, Options, prepare_corpus
+
+    options = Options(licenses=tuple(args.licenses or DEFAULT_LICENSES), max_words=args.max_words,
+                      part_chunks=args.part_chunks, keep_retracted=args.keep_retracted, tokenizer=args.tokenizer)
+    manifest = prepare_corpus(args.packages, args.output, options, args.file_list, progress_bar=not args.quiet)
+    dropped = ", ".join(f"{k} {v}" for k, v in manifest["dropped"].items()) or "none"
+    tokens = f", {manifest['tokens']} tokens" if manifest["tokens"] is not None else ""
+    print(f"{args.output}: {manifest['articles_read']} articles read, {manifest['articles_kept']} kept "
+          f"(dropped: {dropped}); {manifest['chunks']} chunks, {manifest['words']} words{tokens}")
+    return 0
+
+
+@_guarded
+def _recipe(args) -> int:
+    from training import config as cfg
+
+    overrides = list(args.set)
+    config = cfg.load(args.config, overrides) if args.config else cfg.build(args.recipe, cfg.parse_overrides(overrides), "--set")
+    if type(config) is not cfg.RECIPES[args.recipe]:
+        print(f"{args.config} is not a {args.recipe} config", file=sys.stderr)
+        return 2
+    if args.print_config:
+        print(cfg.to_yaml(config), end="")
+        return 0
+    if args.recipe == "pretrain":
+        from training.pretrain import run_pretrain
+
+        run_pretrain(config, args.resume, progress_bar=not args.quiet)
+        print(f"model saved to {config.output_dir}")
+        return 0
+    from dataclasses import replace
+
+    from training.sft import ADAPTER_BENCHMARKS, run_sft
+
+    runs = [config]
+    if getattr(args, "all_benchmarks", False):
+        runs = [replace(config, benchmark=b, output_dir=str(Path(config.output_dir) / b)) for b in ADAPTER_BENCHMARKS]
+    for run in runs:
+        run_sft(run, args.resume, progress_bar=not args.quiet)
+        print(f"adapter saved to {run.output_dir}")
+    return 0
+
+
+@_guarded
+def _merge(args) -> int:
+    from training.sft import merge_adapter
+
+    out = merge_adapter(args.adapter, args.output, args.base, args.dtype)
+    print(f"merged model saved to {out}")
+    return 0

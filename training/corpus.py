@@ -1,0 +1,281 @@
+"""PubMed Central Open Access bulk packages -> licence-filtered, chunked, sharded JSONL.
+
+Input: the official bulk packages (`oa_comm_xml.PMC000xxxxxx.baseline.<date>.tar.gz`, JATS XML
+articles) and their file lists (`....filelist.csv`: Article File, AccessionID, License,
+Retracted, ...). A package is read as a stream, one article at a time, so memory does not grow
+with its size. Output, in one folder:
+
+    part-00000.jsonl          chunks {id, pmcid, license, package, chunk, words, text}
+    part-00000.dropped.jsonl  articles not kept {pmcid, package, reason, detail}
+    progress.json             what is done (the resume point), rewritten after every part
+    manifest.json             totals: articles read / kept / dropped per reason, licences, words, tokens
+
+Resuming re-reads the package stream but skips the articles of finished parts without parsing them.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import tarfile
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Iterator
+
+from medtasks.records import DataError
+from medtasks.store import atomic_write_bytes, sha256_file
+from training.jats import JatsError, chunk_paragraphs, parse_article
+
+log = logging.getLogger(__name__)
+
+FORMAT = "medeval-pmc-corpus/1"
+DEFAULT_LICENSES = ("CC0", "CC BY", "CC BY-SA", "CC BY-ND")  # BioMistral's selection
+FILE_COLUMNS = ("Article File", "File")  # bulk file lists / the older oa_file_list.csv
+ACCESSION_COLUMNS = ("AccessionID", "Accession ID")
+DROP_REASONS = ("license", "retracted", "not_in_file_list", "malformed_xml", "no_text")
+
+
+def normalize_license(value: str) -> str:
+    """'cc-by 4.0' -> 'CC BY'; PMC's spellings ('CC BY-NC-ND', 'CC0', 'NO-CC CODE') unchanged."""
+    text = " ".join(value.upper().replace("_", " ").split())
+    if text.startswith("CC-"):
+        text = "CC " + text[3:]
+    parts = text.split(" ")
+    if len(parts) > 1 and parts[-1].replace(".", "").isdigit():  # drop a version suffix
+        text = " ".join(parts[:-1])
+    return text
+
+
+@dataclass(frozen=True)
+class Entry:
+    pmcid: str
+    license: str
+    retracted: bool
+
+
+def article_id(path: str) -> str:
+    """'PMC000xxxxxx/PMC176545.xml' -> 'PMC176545' (the key shared by packages and file lists)."""
+    return PurePosixPath(path).name.split(".")[0]
+
+
+def read_file_list(path: Path) -> dict[str, Entry]:
+    """Read one PMC file list CSV into {pmcid: Entry}. A missing column is a DataError."""
+    entries: dict[str, Entry] = {}
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        columns = reader.fieldnames or []
+        file_col = next((c for c in FILE_COLUMNS if c in columns), None)
+        acc_col = next((c for c in ACCESSION_COLUMNS if c in columns), None)
+        if file_col is None and acc_col is None:
+            raise DataError(str(path), 1, FILE_COLUMNS[0], f"no article column; header is {columns}")
+        if "License" not in columns:
+            raise DataError(str(path), 1, "License", f"no licence column; header is {columns}")
+        for line, row in enumerate(reader, 2):
+            key = (row.get(acc_col) or "").strip() if acc_col else ""
+            key = key or article_id(row.get(file_col) or "")
+            if not key:
+                raise DataError(str(path), line, acc_col or file_col, "empty article id")
+            retracted = (row.get("Retracted") or "").strip().lower() in ("yes", "true", "1")
+            entries[key] = Entry(key, normalize_license(row["License"] or ""), retracted)
+    return entries
+
+
+def default_file_list(package: Path) -> Path:
+    """The file list PMC publishes beside a package: X.tar.gz -> X.filelist.csv."""
+    name = package.name.removesuffix(".gz").removesuffix(".tar").removesuffix(".tgz")
+    return package.with_name(name + ".filelist.csv")
+
+
+def iter_package(package: Path) -> Iterator[tuple[str, tarfile.TarFile, tarfile.TarInfo]]:
+    """Stream the article members of a .tar.gz in archive order (never the whole archive in memory)."""
+    with tarfile.open(package, mode="r|*") as archive:
+        for member in archive:
+            if member.isfile() and member.name.endswith((".xml", ".nxml")):
+                yield member.name, archive, member
+
+
+@dataclass
+class Options:
+    licenses: tuple[str, ...] = DEFAULT_LICENSES
+    max_words: int = 1000
+    part_chunks: int = 20000  # chunks per output part (a part is also the resume granularity)
+    keep_retracted: bool = False
+    tokenizer: str | None = None  # count tokens with this tokenizer (a model dir or hub id)
+
+    def key(self) -> dict:
+        return {**asdict(self), "licenses": sorted(normalize_license(x) for x in self.licenses)}
+
+
+@dataclass
+class Stats:
+    articles_read: int = 0
+    articles_kept: int = 0
+    dropped: Counter = field(default_factory=Counter)
+    licenses: Counter = field(default_factory=Counter)
+    chunks: int = 0
+    words: int = 0
+    tokens: int | None = None
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "dropped": dict(sorted(self.dropped.items())),
+                "licenses": dict(sorted(self.licenses.items()))}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Stats":
+        return cls(**{**data, "dropped": Counter(data["dropped"]), "licenses": Counter(data["licenses"])})
+
+
+def judge(pmcid: str, data: bytes, entry: Entry | None, options: Options) -> tuple[list[str], str | None, str]:
+    """Decide one article: (chunks, None, "") when kept, ([], reason, detail) when dropped."""
+    if entry is None:
+        return [], "not_in_file_list", ""
+    if entry.license not in {normalize_license(x) for x in options.licenses}:
+        return [], "license", entry.license
+    if entry.retracted and not options.keep_retracted:
+        return [], "retracted", ""
+    try:
+        article = parse_article(data)
+    except JatsError as err:
+        return [], "malformed_xml", str(err)
+    chunks = chunk_paragraphs(article.paragraphs(), options.max_words)
+    if not chunks:
+        return [], "no_text", "no title, abstract or body text"
+    return chunks, None, ""
+
+
+class _Writer:
+    """Buffers one part (chunks + drops) and commits it with the progress record that covers it."""
+
+    def __init__(self, out: Path, progress: dict, stats: Stats, tokenizer):
+        self.out, self.progress, self.stats, self.tokenizer = out, progress, stats, tokenizer
+        self.chunks: list[dict] = []
+        self.drops: list[dict] = []
+
+    def commit(self, package: str, articles_done: int, complete: bool) -> None:
+        index = self.progress["next_part"]
+        name = f"part-{index:05d}"
+        if self.chunks:
+            if self.tokenizer is not None:
+                lengths = self.tokenizer([c["text"] for c in self.chunks], add_special_tokens=False)["input_ids"]
+                self.stats.tokens = (self.stats.tokens or 0) + sum(len(ids) for ids in lengths)
+            data = "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in self.chunks).encode()
+            atomic_write_bytes(self.out / f"{name}.jsonl", data)
+            self.progress["parts"].append({"file": f"{name}.jsonl", "chunks": len(self.chunks),
+                                           "words": sum(c["words"] for c in self.chunks),
+                                           "sha256": sha256_file(self.out / f"{name}.jsonl")})
+        if self.drops:
+            data = "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in self.drops).encode()
+            atomic_write_bytes(self.out / f"{name}.dropped.jsonl", data)
+        if self.chunks or self.drops:
+            self.progress["next_part"] = index + 1
+        self.progress["packages"][package] = {"articles_done": articles_done, "complete": complete}
+        self.progress["stats"] = self.stats.to_dict()
+        _write_json(self.out / "progress.json", self.progress)
+        self.chunks, self.drops = [], []
+
+
+def prepare_corpus(packages: list[Path], output: Path, options: Options | None = None,
+                   file_lists: list[Path] | None = None, progress_bar: bool = True) -> dict:
+    """Build (or resume building) the corpus in `output`; returns the manifest."""
+    from tqdm.auto import tqdm
+
+    options = options or Options()
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    progress = _load_progress(output, options)
+    stats = Stats.from_dict(progress["stats"]) if progress.get("stats") else Stats()
+    tokenizer = _load_tokenizer(options.tokenizer) if options.tokenizer else None
+    if tokenizer is not None and stats.tokens is None:
+        stats.tokens = 0
+    writer = _Writer(output, progress, stats, tokenizer)
+    shared_list = _merge_lists(file_lists) if file_lists else None
+    for package in map(Path, packages):
+        state = progress["packages"].get(package.name, {"articles_done": 0, "complete": False})
+        if state["complete"]:
+            continue
+        entries = shared_list if shared_list is not None else _package_list(package)
+        skip = state["articles_done"]
+        bar = tqdm(total=len(entries) if shared_list is None else None, initial=skip, unit="article",
+                   desc=package.name, disable=not progress_bar)
+        done = 0
+        for name, archive, member in iter_package(package):
+            done += 1
+            if done <= skip:  # already in a committed part
+                continue
+            pmcid = article_id(name)
+            entry = entries.get(pmcid)
+            stats.articles_read += 1
+            stats.licenses[entry.license if entry else "unknown"] += 1
+            data = archive.extractfile(member).read()
+            chunks, reason, detail = judge(pmcid, data, entry, options)
+            if reason:
+                stats.dropped[reason] += 1
+                writer.drops.append({"pmcid": pmcid, "package": package.name, "member": name,
+                                     "reason": reason, "detail": detail})
+                if reason == "malformed_xml":
+                    log.warning("%s:%s skipped: %s", package.name, name, detail)
+            else:
+                stats.articles_kept += 1
+                for i, text in enumerate(chunks):
+                    words = len(text.split())
+                    stats.chunks += 1
+                    stats.words += words
+                    writer.chunks.append({"id": f"{pmcid}-{i}", "pmcid": pmcid, "license": entry.license,
+                                          "package": package.name, "chunk": i, "words": words, "text": text})
+            bar.update(1)
+            if len(writer.chunks) >= options.part_chunks:
+                writer.commit(package.name, done, complete=False)
+        writer.commit(package.name, done, complete=True)
+        bar.close()
+    manifest = {"format": FORMAT, "options": options.key(), "packages": progress["packages"],
+                **stats.to_dict(), "parts": progress["parts"]}
+    _write_json(output / "manifest.json", manifest)
+    return manifest
+
+
+def corpus_files(corpus: Path) -> list[Path]:
+    """The chunk files of a prepared corpus (from its manifest), or a single JSONL file itself."""
+    corpus = Path(corpus)
+    if corpus.is_file():
+        return [corpus]
+    manifest = corpus / "manifest.json"
+    if not manifest.exists():
+        raise FileNotFoundError(f"{corpus} has no manifest.json: prepare it with `medeval corpus` first")
+    return [corpus / part["file"] for part in json.loads(manifest.read_text())["parts"]]
+
+
+def _package_list(package: Path) -> dict[str, Entry]:
+    path = default_file_list(package)
+    if not path.exists():
+        raise FileNotFoundError(f"no file list for {package.name}: expected {path.name} beside it, "
+                                "or pass --file-list (PMC publishes one CSV per package)")
+    return read_file_list(path)
+
+
+def _merge_lists(paths: list[Path]) -> dict[str, Entry]:
+    merged: dict[str, Entry] = {}
+    for path in paths:
+        merged.update(read_file_list(Path(path)))
+    return merged
+
+
+def _load_progress(output: Path, options: Options) -> dict:
+    path = output / "progress.json"
+    if not path.exists():
+        return {"format": FORMAT, "options": options.key(), "packages": {}, "parts": [], "next_part": 0}
+    progress = json.loads(path.read_text())
+    if progress.get("options") != options.key():
+        raise ValueError(f"{output} was prepared with other options ({progress.get('options')}); "
+                         "use a new output folder or the same options to resume")
+    return progress
+
+
+def _load_tokenizer(name: str):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(name, trust_remote_code=False)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    atomic_write_bytes(path, (json.dumps(data, indent=1, ensure_ascii=False) + "\n").encode())
