@@ -1,0 +1,121 @@
+"""English store -> translated store: same ids, provenance kind "translation", rejects kept aside.
+
+For every (benchmark, split) the English records are read, every item is translated into every
+target language in one engine run (so MedQA 4- and 5-option stems are paid for once), each
+translation is checked against its English source, the passing ones are written with
+`medtasks.store.write_records`, and the failing ones go to the rejected file with their reasons.
+Few-shot splits are refused: BioMistral's protocol keeps the examples in English.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from medtasks.languages import SOURCE_LANGUAGE, get_language
+from medtasks.records import SPLITS, Record
+from medtasks.store import atomic_write_bytes, read_records, write_records
+from translation.backends.base import Backend
+from translation.cache import Cache
+from translation.checks import check_item
+from translation.engine import Engine, Job, Stats
+
+AUDIT_DIR = "_translation"  # beside the benchmarks in the store: cache, rejected items, run stats
+TRANSLATABLE_SPLITS = tuple(s for s in SPLITS if not s.startswith("fewshot"))
+
+
+def audit_path(store: Path, benchmark: str, language: str, split: str, kind: str) -> Path:
+    """<store>/_translation/<benchmark>/<language>/<split>.<kind> (kind: rejected.jsonl, stats.json)."""
+    return Path(store) / AUDIT_DIR / benchmark / language / f"{split}.{kind}"
+
+
+def default_cache(store: Path) -> Path:
+    return Path(store) / AUDIT_DIR / "cache.sqlite"
+
+
+def record_item(record: Record) -> dict:
+    return {"question": record.question, "options": list(record.options.values()), "context": record.context}
+
+
+def translated_record(english: Record, item: dict, target: str, backend: Backend, created: float,
+                      passed: list[str]) -> Record:
+    return Record(
+        id=english.id, benchmark=english.benchmark, language=target, split=english.split,
+        question=item["question"].strip(),
+        options={letter: text.strip() for letter, text in zip(english.options, item["options"])},
+        answer=english.answer,  # the key is copied, never translated
+        context=item["context"].strip() if item.get("context") is not None else None,
+        provenance={
+            "kind": "translation",
+            "engine": backend.name,
+            "engine_version": backend.version(SOURCE_LANGUAGE, target),
+            "source_language": SOURCE_LANGUAGE,
+            "source_sha256": _sha(english.to_json()),
+            # the date the newest part was translated (from the cache), so re-runs write the same bytes
+            "date": time.strftime("%Y-%m-%d", time.gmtime(created)),
+            "checks": passed,
+        },
+    )
+
+
+def _sha(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def translate_store(store: Path, benchmarks: list[str], splits: list[str], targets: list[str], backend: Backend,
+                    cache: Cache | None = None, out_store: Path | None = None, progress: bool = True) -> dict:
+    """Translate, check and write; returns {"<benchmark>/<lang>/<split>": counts} plus "_run" totals."""
+    store = Path(store)
+    out_store = Path(out_store or store)
+    for split in splits:
+        if split not in TRANSLATABLE_SPLITS:
+            raise ValueError(f"split {split!r} is not translated (few-shot examples stay English); "
+                             f"valid: {', '.join(TRANSLATABLE_SPLITS)}")
+    for target in targets:
+        get_language(target)
+        if target == SOURCE_LANGUAGE:
+            raise ValueError(f"{SOURCE_LANGUAGE} is the source language; choose target languages")
+    cache = cache or Cache(default_cache(out_store))
+
+    sources = [(b, s, read_records(store, b, SOURCE_LANGUAGE, s)) for b in benchmarks for s in splits]
+    jobs, owners = [], []
+    for benchmark, split, records in sources:
+        for record in records:
+            for target in targets:
+                jobs.append(Job(record_item(record), SOURCE_LANGUAGE, target))
+                owners.append((record, target))
+    outcomes, stats = Engine(backend, cache, progress).run(jobs)
+
+    groups: dict[tuple[str, str, str], dict] = {}
+    for (english, target), outcome in zip(owners, outcomes):
+        group = groups.setdefault((english.benchmark, target, english.split), {"records": [], "rejected": [], "cached": 0})
+        group["cached"] += outcome.from_cache
+        reasons, passed = list(outcome.errors), []
+        if outcome.item is not None:
+            passed, failed = check_item(record_item(english), outcome.item, target)
+            reasons += failed
+        if reasons:
+            group["rejected"].append({"id": english.id, "reasons": reasons, "translation": outcome.item})
+        else:
+            group["records"].append(translated_record(english, outcome.item, target, backend, outcome.created, passed))
+
+    summary = {}
+    for (benchmark, target, split), group in sorted(groups.items()):
+        write_records(out_store, group["records"])
+        rejected = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in group["rejected"])
+        atomic_write_bytes(audit_path(out_store, benchmark, target, split, "rejected.jsonl"), rejected.encode())
+        counts = {"items": len(group["records"]) + len(group["rejected"]), "translated": len(group["records"]),
+                  "rejected": len(group["rejected"]), "cached": group["cached"]}
+        atomic_write_bytes(audit_path(out_store, benchmark, target, split, "stats.json"),
+                           (json.dumps({**counts, "engine": backend.name, "run": _run_stats(stats)},
+                                       indent=1, sort_keys=True) + "\n").encode())
+        summary[f"{benchmark}/{target}/{split}"] = counts
+    summary["_run"] = _run_stats(stats)
+    return summary
+
+
+def _run_stats(stats: Stats) -> dict:
+    return {**asdict(stats), "saved_by_dedup": stats.saved_by_dedup}
