@@ -14,12 +14,12 @@ from medtasks.benchmarks import BENCHMARKS, get_benchmark
 from medtasks.languages import LANGUAGES, SOURCE_LANGUAGE
 from medtasks.records import Record
 from medtasks.sources import bioinstructqa, fewshot_pool, hub, medmcqa, medqa, mmlu, pubmedqa
-from medtasks.sources.common import Importer
+from medtasks.sources.common import Importer, log
 from medtasks.sources.hub import HubUnavailable
 from medtasks.store import write_records
 
 __all__ = ["IMPORTERS", "Importer", "HubUnavailable", "get_importer", "import_folder", "import_bioinstructqa",
-           "import_hub", "folder_records", "LAYOUT"]
+           "import_hub", "import_bioinstructqa_from_hub", "folder_records", "LAYOUT"]
 
 IMPORTERS: dict[str, Importer] = {
     imp.name: imp
@@ -102,9 +102,10 @@ def folder_records(data_dir, benchmarks=None) -> list[Record]:
 def import_folder(data_dir, store, benchmarks=None) -> dict[str, int]:
     """Import everything present in a MEDTASKS_DATA-style folder; returns {"bench/lang/split": count}."""
     records = folder_records(data_dir, benchmarks)
-    if not records:
-        wanted = ", ".join(benchmarks) if benchmarks is not None else "any benchmark"
-        raise FileNotFoundError(f"no files for {wanted} in {data_dir}; expected the layout {LAYOUT}")
+    if not records:  # not an error: the caller may fall back to the hub
+        log.warning("no files for %s in %s (layout: %s)", ", ".join(benchmarks or ["any benchmark"]),
+                    data_dir, LAYOUT)
+        return {}
     return write_records(Path(store), records)
 
 
@@ -112,6 +113,12 @@ def import_bioinstructqa(zip_path, store, benchmarks=None, languages=None) -> di
     """Import BioInstructQA's data.zip (all eight languages and its three few-shot sets by default)."""
     keys = [get_benchmark(key).key for key in benchmarks] if benchmarks is not None else None
     return write_records(Path(store), bioinstructqa.read(zip_path, benchmarks=keys, languages=languages))
+
+
+def import_bioinstructqa_from_hub(store, benchmarks=None, languages=None) -> dict[str, int]:
+    """Download BioInstructQA's data.zip from the hub (cached by huggingface_hub), then import it."""
+    hub.ensure_hub(f"{hub.BIOINSTRUCTQA[0]} {hub.BIOINSTRUCTQA[1]}")
+    return import_bioinstructqa(hub.download_bioinstructqa(), store, benchmarks, languages)
 
 
 def import_hub(benchmark: str, store, language: str = SOURCE_LANGUAGE) -> dict[str, int]:
@@ -122,8 +129,7 @@ def import_hub(benchmark: str, store, language: str = SOURCE_LANGUAGE) -> dict[s
     key = get_benchmark(benchmark).key
     if language not in LANGUAGES:
         raise KeyError(f"unknown language {language!r}; valid: {', '.join(LANGUAGES)}")
-    own_dataset = language == SOURCE_LANGUAGE and (key in hub.FETCHERS or BENCHMARKS[key].family == "mmlu")
-    hub.ensure_hub(f"{key} ({language})")
-    if own_dataset:
+    if language == SOURCE_LANGUAGE and (key in hub.FETCHERS or BENCHMARKS[key].family == "mmlu"):
+        hub.ensure_hub(f"{key} ({language})")
         return write_records(Path(store), hub.fetch(key))
-    return import_bioinstructqa(hub.download_bioinstructqa(), store, [key], [language])
+    return import_bioinstructqa_from_hub(store, [key], [language])

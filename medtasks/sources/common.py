@@ -91,8 +91,9 @@ def check_unique(records: Iterable[Record]) -> None:
         key = (record.benchmark, record.language, record.split, record.id)
         prov = record.provenance
         if key in seen:
+            first = f"line {seen[key]}" if isinstance(seen[key], int) else seen[key]
             raise DataError(prov.get("source", "?"), prov.get("row"), "id",
-                            f"duplicate id {record.id!r} (first at {seen[key]})")
+                            f"duplicate id {record.id!r} (first at {first})")
         seen[key] = prov.get("row")
 
 
@@ -168,6 +169,9 @@ def iter_json_array(stream: TextIO, source: str, chunk: int = 1 << 20) -> Iterat
         char = next_char()
         if char == "]":
             return
+        if char == "":
+            raise DataError(source, f"record {index}" if index else None, None,
+                            "bad JSON: the input ends before the list is closed")
         if index:
             if char != ",":
                 raise DataError(source, f"record {index + 1}", None, f"bad JSON: expected ',' or ']', got {char!r}")

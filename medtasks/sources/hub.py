@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -29,6 +30,8 @@ BIOINSTRUCTQA = ("BioMistral/BioInstructQA", "data.zip")
 # The official PubMedQA test ids are not on the hub; they come from the authors' repository.
 PUBMEDQA_TEST_IDS = "https://raw.githubusercontent.com/pubmedqa/pubmedqa/master/data/test_ground_truth.json"
 PROBE_TIMEOUT_S = 3.0
+PROBE_MEMORY_S = 60.0  # an 80-task offline run asks many times; probe once a minute, not per task
+_PROBED: dict[str, tuple[float, str | None]] = {}  # endpoint -> (monotonic time, failure reason)
 OFFLINE_HELP = (
     "Prepare the data offline instead: copy the original files into a folder laid out like the "
     "shared data folder (medqa/en/4_options/test.jsonl, medmcqa/en/dev.jsonl, pubmedqa/en/ori_pqal.json, "
@@ -49,9 +52,10 @@ def hub_endpoint() -> str:
     return os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
 
 
-def probe(url: str, timeout: float = PROBE_TIMEOUT_S) -> str | None:
+def probe(url: str, timeout: float | None = None) -> str | None:
     """None when `url` answers at all (any HTTP status), else the reason. Bounded by `timeout` even
     when name resolution hangs, because the request runs in a daemon thread."""
+    timeout = PROBE_TIMEOUT_S if timeout is None else timeout
     outcome: list[str | None] = []
 
     def attempt():
@@ -74,7 +78,11 @@ def ensure_hub(what: str) -> None:
     for flag in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
         if _truthy(flag):
             raise HubUnavailable(f"cannot fetch {what}: {flag} is set. {OFFLINE_HELP}")
-    reason = probe(hub_endpoint())
+    endpoint = hub_endpoint()
+    checked_at, reason = _PROBED.get(endpoint, (float("-inf"), None))
+    if time.monotonic() - checked_at > PROBE_MEMORY_S:
+        reason = probe(endpoint)
+        _PROBED[endpoint] = (time.monotonic(), reason)
     if reason:
         raise HubUnavailable(f"cannot fetch {what}: {hub_endpoint()} is unreachable ({reason}). {OFFLINE_HELP}")
 
