@@ -36,7 +36,8 @@ OFFLINE_HELP = (
     "Prepare the data offline instead: copy the original files into a folder laid out like the "
     "shared data folder (medqa/en/4_options/test.jsonl, medmcqa/en/dev.jsonl, pubmedqa/en/ori_pqal.json, "
     "mmlu/en/test/*.csv, ...) and either set MEDTASKS_DATA=<folder> (tasks import it on first use) or run "
-    "`medeval import <folder>`; BioInstructQA's data.zip, downloaded elsewhere, imports the same way."
+    "`medeval import --data <folder>`; BioInstructQA's data.zip, downloaded elsewhere, imports with "
+    "`medeval import --bioinstructqa data.zip`."
 )
 
 
