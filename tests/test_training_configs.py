@@ -1,0 +1,107 @@
+"""Every shipped config is validated: recipes load into typed configs, accelerate configs into
+accelerate's own classes, and each file opens with the command that runs it."""
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+
+from training import config as cfg
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIGS = ROOT / "training" / "configs"
+RECIPES = sorted(p for p in CONFIGS.rglob("*.yaml") if "accelerate" not in p.parts)
+ACCELERATE = sorted((CONFIGS / "accelerate").glob("*.yaml"))
+SHIPPED = RECIPES + ACCELERATE + sorted((CONFIGS / "slurm").glob("*"))
+
+
+def _command(path: Path) -> list[str]:
+    lines = path.read_text().splitlines()
+    first = lines[1] if lines[0].startswith("#!") else lines[0]
+    assert first.startswith("# "), f"{path} must open with '# <command that runs it>'"
+    words = shlex.split(first[2:])
+    while re.fullmatch(r"[A-Z_]+=\S+", words[0]):  # leading VAR=value assignments become plain paths
+        words = [*words[1:], words[0].split("=", 1)[1]]
+    return words
+
+
+def test_there_are_configs_of_every_kind():
+    assert len(RECIPES) >= 4 and len(ACCELERATE) == 3 and (CONFIGS / "slurm" / "pretrain_multinode.sbatch").exists()
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: str(p.relative_to(CONFIGS)))
+def test_opens_with_a_command_that_names_real_files(path):
+    words = _command(path)
+    assert words[0] in ("medeval", "accelerate", "sbatch"), words
+    rel = str(path.relative_to(ROOT))
+    assert rel in words, f"{rel}: the opening command must run this file"
+    for ref in re.findall(r"training/configs/[\w/.-]+\w", path.read_text()):
+        assert (ROOT / ref).exists(), f"{rel} refers to missing {ref}"
+    if "--config" in words:  # the recipe the command runs is valid and of the right kind
+        recipe = cfg.load(ROOT / words[words.index("--config") + 1])
+        assert type(recipe) is cfg.RECIPES[words[words.index("-m") + 2 if "-m" in words else 1]]
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: str(p.relative_to(CONFIGS)))
+def test_recipe_validates(path):
+    config = cfg.load(path)
+    assert config.lr_scheduler == "cosine" and config.learning_rate == 2e-5  # BioMistral's optimiser everywhere
+    assert cfg.load(path, ["max_steps=3"]).max_steps == 3
+
+
+@pytest.mark.parametrize("path", ACCELERATE, ids=lambda p: p.name)
+def test_accelerate_config_loads_in_accelerate(path):
+    from accelerate.commands.config.config_args import ClusterConfig
+    from accelerate.commands.launch import launch_command_parser
+
+    config = ClusterConfig.from_yaml_file(str(path))  # rejects unknown top-level keys
+    launch_options = {action.dest for action in launch_command_parser()._actions}
+    for key in config.fsdp_config or {}:
+        assert key in launch_options, f"{path.name}: unknown FSDP option {key}"
+    if config.distributed_type == "FSDP":
+        assert config.fsdp_config["fsdp_sharding_strategy"] == "FULL_SHARD"
+        assert config.fsdp_config["fsdp_state_dict_type"] == "FULL_STATE_DICT"  # checkpoints = model folders
+    assert config.mixed_precision == "bf16"
+
+
+def test_biomistral_defaults():
+    pre, sft = cfg.build("pretrain", {}), cfg.build("sft", {})
+    assert (pre.block_size, pre.weight_decay, pre.max_grad_norm, pre.warmup_steps) == (2048, 0.01, 1.0, 0)
+    assert (pre.per_device_batch_size, pre.grad_accum) == (32, 2)
+    assert (sft.lora_r, sft.lora_alpha, sft.lora_dropout, sft.num_epochs) == (16, 16, 0.05, 3.0)
+    assert sft.target_modules == ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    assert (sft.per_device_batch_size, sft.grad_accum, sft.learning_rate) == (4, 2, 2e-5)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("recipe: pretrain\nmodel: x\nblock_sise: 10\n", r"line 3, field 'block_sise': unknown field"),
+    ("recipe: sft\nlora_r: sixteen\n", r"line 2, field 'lora_r': expected int"),
+    ("recipe: sft\nbenchmark: medqa\nlanguage: xx\n", r"line 3, field 'language': expected one of en"),
+    ("recipe: train\n", r"field 'recipe': unknown recipe 'train'; valid: pretrain, sft"),
+    ("model: x\n", r"line 1, field 'recipe': missing"),
+    ("recipe: pretrain\nlr_scheduler: cosin\n", r"line 2, field 'lr_scheduler': expected one of cosine"),
+    ("recipe: pretrain\nmodel: [unclosed\n", r"line \d+: not valid YAML"),
+])
+def test_bad_configs_name_file_line_and_field(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(cfg.ConfigError, match=r"bad.yaml.*" + message):
+        cfg.load(path)
+
+
+def test_overrides_are_typed():
+    config = cfg.build("sft", cfg.parse_overrides(["learning_rate=1e-4", "packing=true", "store=null"]))
+    assert config.learning_rate == 1e-4 and config.packing is True and config.store is None
+    with pytest.raises(cfg.ConfigError, match="expected bool"):
+        cfg.build("sft", cfg.parse_overrides(["packing=maybe"]))
+
+
+def test_print_config_round_trips(tmp_path, capsys):
+    from medtasks.cli import main
+
+    assert main(["pretrain", "--config", str(RECIPES[0]), "--set", "max_steps=7", "--print-config"]) == 0
+    printed = tmp_path / "printed.yaml"
+    printed.write_text(capsys.readouterr().out)
+    assert cfg.load(printed) == cfg.load(RECIPES[0], ["max_steps=7"])
+    assert main(["sft", "--config", str(RECIPES[0]), "--print-config"]) == 2  # a pretrain file given to sft
