@@ -72,8 +72,9 @@ def export_gguf(src: str | Path, out_file: str | Path, qtype: str = "Q8_0") -> P
     tokens, types, merges = _tokenizer(src)
 
     writer = gguf.GGUFWriter(out_file, "llama")  # llama.cpp runs Mistral as "llama"
-    # transformers maps a "llama" GGUF back to Mistral only when general.name is "mistral".
-    writer.add_name(_ARCHS[arch])
+    # Never exactly "mistral": transformers then maps the file to a Mistral arch that gguf 0.19 lacks
+    # and fails; read as Llama it is the same network (Mistral's sliding window only acts past 4096).
+    writer.add_name(f"{src.name} ({_ARCHS[arch]})")
     writer.add_context_length(config["max_position_embeddings"])
     writer.add_embedding_length(config["hidden_size"])
     writer.add_block_count(config["num_hidden_layers"])
