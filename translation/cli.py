@@ -1,5 +1,124 @@
-"""Commands of this package (filled by its issue); registers none yet."""
+"""`medeval translate` and `medeval translation-report` (also `python -m translation ...`)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+BACKEND_HELP = """backends: google (default; no key), deepl ($DEEPL_API_KEY), microsoft ($MICROSOFT_API_KEY),
+mymemory (no key; 500-character limit), libre (--url of a LibreTranslate server; $LIBRE_API_KEY if it
+needs one), seq2seq (--model: local or hub Marian/M2M100/NLLB; a {src}/{tgt} template or
+en-fr=PATH,en-es=PATH pairs), openai-chat (--url of an OpenAI-compatible /v1 endpoint such as vLLM,
+--model the served name; $OPENAI_API_KEY if it needs one). Keys are read from the environment only."""
+
+
+def _backend_options(p: argparse.ArgumentParser, flag: str, default: str | None) -> None:
+    g = p.add_argument_group("backend", BACKEND_HELP)
+    g.add_argument(flag, default=default, metavar="NAME", help=f"translation backend (default: {default})")
+    g.add_argument("--url", help="server address (libre, openai-chat; deepl/microsoft to override theirs)")
+    g.add_argument("--model", help="seq2seq model(s) or the chat endpoint's model name")
+    g.add_argument("--workers", type=int, help="concurrent requests, one client each (web default 4)")
+    g.add_argument("--timeout", type=float, help="seconds per call before it is retried (default 30)")
+    g.add_argument("--rate", type=float, help="at most this many calls per second (default: the service's)")
+    g.add_argument("--retries", type=int, help="retries on 429, 5xx, timeouts, unreadable answers (default 5)")
+    g.add_argument("--max-chars", type=int, help="segment length limit (default: the service's limit)")
+    g.add_argument("--batch-size", type=int, help="seq2seq: segments per generate call (default 16)")
+    g.add_argument("--device", help="seq2seq: cpu, cuda, cuda:1 ... (default: cuda when available)")
+    g.add_argument("--cache", type=Path, help="SQLite cache (default: <store>/_translation/cache.sqlite)")
 
 
 def register(subparsers) -> None:
-    return None
+    p = subparsers.add_parser(
+        "translate", help="translate the English store into other languages",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Translate English benchmark records (question, options, PubMedQA context) into target "
+        "languages and write them to the store with the same ids and their provenance. Answer letters and keys "
+        "are never sent; few-shot examples stay English (BioMistral's protocol). Items failing a check go to "
+        "<store>/_translation/<benchmark>/<lang>/<split>.rejected.jsonl with the reasons. Every translation is "
+        "cached as soon as it arrives, so an interrupted run resumes without paying twice.")
+    p.add_argument("--benchmarks", nargs="+", metavar="KEY", help="benchmark keys (default: all ten)")
+    p.add_argument("--splits", nargs="+", default=["test"], help="splits to translate (default: test)")
+    p.add_argument("--languages", nargs="+", metavar="CODE", help="target languages (default: all but English)")
+    p.add_argument("--store", type=Path, help="store holding the English records (default: $MEDTASKS_STORE)")
+    p.add_argument("--out-store", type=Path, help="write translations here instead of --store")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _backend_options(p, "--backend", "google")
+    p.set_defaults(func=cmd_translate)
+
+    p = subparsers.add_parser(
+        "translation-report", help="quality report of translated store records (Markdown + JSON)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Per language and benchmark: records stored, rejected and served from the cache; items "
+        "failing the checks against their English source (truncated, untranslated, numbers lost...); with "
+        "--roundtrip, round-trip chrF per item with outliers and corpus chrF/BLEU; with --reference-store, "
+        "chrF/BLEU against a human or third-party translation with the same ids (sacrebleu; zh tokenizer for "
+        "Chinese). Works on any translated records, ours or imported ones.")
+    p.add_argument("--store", type=Path, help="store holding the translations (default: $MEDTASKS_STORE)")
+    p.add_argument("--english-store", type=Path, help="store holding the English records (default: --store)")
+    p.add_argument("--reference-store", type=Path, help="store holding reference translations (same ids)")
+    p.add_argument("--benchmarks", nargs="+", metavar="KEY", help="benchmark keys (default: all ten)")
+    p.add_argument("--languages", nargs="+", metavar="CODE", help="languages (default: all but English)")
+    p.add_argument("--split", default="test", help="split (default: test)")
+    p.add_argument("--out", type=Path, default=Path("out/translation_report"),
+                   help="writes OUT.md and OUT.json (default: out/translation_report)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _backend_options(p, "--roundtrip", None)
+    p.set_defaults(func=cmd_report)
+
+
+def _backend(args, name: str):
+    from translation.backends import get_backend
+
+    return get_backend(name, url=args.url, model=args.model, workers=args.workers, timeout=args.timeout,
+                       rate=args.rate, retries=args.retries, max_chars=args.max_chars,
+                       batch_size=args.batch_size, device=args.device)
+
+
+def _defaults(args):
+    from medtasks.benchmarks import BENCHMARKS
+    from medtasks.languages import LANGUAGES, SOURCE_LANGUAGE
+    from medtasks.store import default_store
+
+    store = args.store or default_store()
+    return (store, args.benchmarks or list(BENCHMARKS),
+            args.languages or [code for code in LANGUAGES if code != SOURCE_LANGUAGE])
+
+
+def cmd_translate(args) -> int:
+    from translation.cache import Cache
+    from translation.pipeline import default_cache, translate_store
+
+    store, benchmarks, languages = _defaults(args)
+    backend = _backend(args, args.backend)
+    cache = Cache(args.cache or default_cache(args.out_store or store))
+    summary = translate_store(store, benchmarks, args.splits, languages, backend, cache, args.out_store,
+                              progress=not args.no_progress)
+    run = summary.pop("_run")
+    for key, counts in summary.items():
+        print(f"{key}: {counts['translated']} translated, {counts['rejected']} rejected, {counts['cached']} from cache")
+    print(f"segments: {run['texts']} ({run['saved_by_dedup']} saved by de-duplication), {run['cache_hits']} cached, "
+          f"{run['translated']} translated, {run['failed']} failed; {run['calls']} calls, {run['retries']} retries")
+    return 0 if not run["failed"] and all(c["rejected"] == 0 for c in summary.values()) else 1
+
+
+def cmd_report(args) -> int:
+    from translation.cache import Cache
+    from translation.engine import Engine
+    from translation.pipeline import default_cache
+    from translation.quality import quality_report, to_markdown
+
+    store, benchmarks, languages = _defaults(args)
+    roundtrip = None
+    if args.roundtrip:
+        cache = Cache(args.cache or default_cache(store))
+        roundtrip = Engine(_backend(args, args.roundtrip), cache, progress=not args.no_progress, desc="round trip")
+    report = quality_report(store, benchmarks, languages, args.split, args.english_store, roundtrip,
+                            args.reference_store)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    Path(f"{args.out}.json").write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    markdown = to_markdown(report)
+    Path(f"{args.out}.md").write_text(markdown, encoding="utf-8")
+    print(markdown)
+    print(f"wrote {args.out}.md and {args.out}.json", file=sys.stderr)
+    return 0 if report["groups"] else 1

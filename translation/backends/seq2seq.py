@@ -112,7 +112,9 @@ class Seq2SeqBackend(Backend):
                 output = model.generate(**encoded.to(device), **kwargs)
             results = []
             for row, text in zip(output.tolist(), tokenizer.batch_decode(output, skip_special_tokens=True)):
-                finished = any(token in eos_ids for token in row[1:])
+                # Marian configs force EOS at the length limit: an EOS in the last slot is a cut, not an end
+                ends = [i for i, token in enumerate(row[1:]) if token in eos_ids]
+                finished = bool(ends) and ends[0] < self.max_new_tokens - 1
                 results.append(text if finished else PermanentError(
                     f"output cut at max_new_tokens={self.max_new_tokens} (no end-of-sequence token)"))
             return results
