@@ -37,8 +37,18 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from medtasks.records import DataError
+    from medtasks.sources.hub import HubUnavailable
+    from medtasks.store import MissingData
+
     try:
         return int(args.func(args) or 0)
+    except (DataError, MissingData, HubUnavailable, FileNotFoundError) as err:
+        print(f"medeval {args.command}: {err}", file=sys.stderr)
+        return 1
+    except KeyError as err:  # unknown benchmark / language / method: the message lists the valid names
+        print(f"medeval {args.command}: {err.args[0] if err.args else err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -114,11 +114,33 @@ def lm_eval_command(model_path: str, tasks: str, output: Path, limit=None, fewsh
     return command
 
 
+def known_names() -> list[str]:
+    """Every task, group and tag name we define (from the same tables as the generator)."""
+    from medtasks.benchmarks import BENCHMARKS
+    from medtasks.languages import LANGUAGES
+    from medtasks.tasks import generate as g
+
+    return ([g.SUITE_GROUP] + [g.language_group(l) for l in LANGUAGES] + [g.benchmark_tag(b) for b in BENCHMARKS]
+            + [g.task_name(b, l) for b in BENCHMARKS for l in LANGUAGES])
+
+
+def resolve_tasks(tasks: str) -> str:
+    """Check a comma-separated task list against our names; unknown ones exit listing the valid names."""
+    names = [t.strip() for t in tasks.split(",") if t.strip()]
+    valid = known_names()
+    unknown = [t for t in names if t not in valid]
+    if unknown or not names:
+        raise SystemExit(f"unknown task or group {', '.join(unknown) or repr(tasks)}; valid names: {', '.join(valid)} "
+                         "(for lm-eval's own tasks, run lm_eval directly)")
+    return ",".join(names)
+
+
 def cmd_eval(args) -> int:
     from medtasks.default_model import ensure_default_model
 
+    tasks = resolve_tasks(args.tasks)
     model_path = args.model_path or str(ensure_default_model())
-    command = lm_eval_command(model_path, args.tasks, args.output, args.limit, args.fewshot_seed,
+    command = lm_eval_command(model_path, tasks, args.output, args.limit, args.fewshot_seed,
                               args.num_fewshot, args.batch_size, args.device)
     print("running:", " ".join(command), file=sys.stderr, flush=True)
     return subprocess.call(command, env=os.environ.copy())
