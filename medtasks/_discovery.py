@@ -6,6 +6,11 @@ is imported. Then TaskManager is wrapped so that the folders declared under the 
 entry-point group (proposed upstream, lm-eval PR #4015) are scanned after the built-in tasks and
 before any user `include_path` (precedence: built-ins < plugins < --include_path).
 Once an lm-eval release discovers that entry-point group itself, this steps aside.
+
+The same hook registers our lm-eval model backends (`hf-prefix`, medtasks/prefix_lm.py) when
+`lm_eval.models` is imported (lm-eval imports it before its first model lookup): each name of the
+`lm_eval.models` entry-point group goes into lm-eval's model registry as a lazy "module:object"
+placeholder, so nothing heavy is imported until that model is asked for.
 """
 from __future__ import annotations
 
@@ -15,6 +20,11 @@ import sys
 
 TARGET = "lm_eval.tasks.manager"
 ENTRY_POINT_GROUP = "lm_eval.tasks"
+MODELS_TARGET = "lm_eval.models"
+MODELS_ENTRY_POINT_GROUP = "lm_eval.models"
+# Our own backends, also declared under MODELS_ENTRY_POINT_GROUP; listed here too so that an
+# install whose metadata predates the entry point still finds them.
+OWN_MODELS = {"hf-prefix": "medtasks.prefix_lm:PrefixCachingHFLM"}
 
 
 def entry_point_folders() -> list[str]:
@@ -69,32 +79,57 @@ def patch_task_manager(manager_module) -> None:
     cls.__init__ = __init__
 
 
+def entry_point_models() -> dict[str, str]:
+    """name -> "module:object" for the `lm_eval.models` entry-point group (and our own backends)."""
+    from importlib.metadata import entry_points
+
+    models = dict(OWN_MODELS)
+    for ep in entry_points(group=MODELS_ENTRY_POINT_GROUP):
+        models[ep.name] = f"{ep.module}:{ep.attr}"
+    return models
+
+
+def register_models(models_module) -> None:
+    """Add entry-point models to lm-eval's registry as lazy placeholders; never replace a name."""
+    from lm_eval.api.registry import model_registry
+
+    for name, target in entry_point_models().items():
+        if name not in model_registry:
+            model_registry.register(name, target=target)
+
+
 class _PatchingLoader(importlib.abc.Loader):
-    def __init__(self, wrapped):
+    def __init__(self, wrapped, patch=patch_task_manager):
         self.wrapped = wrapped
+        self.patch = patch
 
     def create_module(self, spec):
         return self.wrapped.create_module(spec)
 
     def exec_module(self, module):
         self.wrapped.exec_module(module)
-        patch_task_manager(module)
+        self.patch(module)
 
 
 class _ManagerFinder(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
-        if name != TARGET:
+        patch = PATCHES.get(name)
+        if patch is None:
             return None
         spec = importlib.machinery.PathFinder.find_spec(name, path)
         if spec is not None and spec.loader is not None:
-            spec.loader = _PatchingLoader(spec.loader)
+            spec.loader = _PatchingLoader(spec.loader, patch)
         return spec
 
 
+PATCHES = {TARGET: patch_task_manager, MODELS_TARGET: register_models}
+
+
 def install() -> None:
-    if TARGET in sys.modules:  # imported before us (unusual): patch in place
-        patch_task_manager(sys.modules[TARGET])
-    elif not any(isinstance(f, _ManagerFinder) for f in sys.meta_path):
+    for name, patch in PATCHES.items():
+        if name in sys.modules:  # imported before us (unusual): patch in place
+            patch(sys.modules[name])
+    if not any(isinstance(f, _ManagerFinder) for f in sys.meta_path):
         sys.meta_path.insert(0, _ManagerFinder())
 
 
