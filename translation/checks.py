@@ -6,7 +6,6 @@ fails (empty list: passed). Items with any reason go to the rejected file, never
 """
 from __future__ import annotations
 
-import difflib
 import re
 import unicodedata
 from typing import Callable
@@ -24,6 +23,7 @@ _SERVICE_WARNINGS = re.compile(
 # Clinical units written the same way in every Latin-script language.
 _UNITS = re.compile(r"(?<![A-Za-z])(mg|kg|mcg|µg|μg|mL|dL|mmol|mEq|mm ?Hg|IU|°C|°F|%)(?![A-Za-z])")
 _DIGITS = re.compile(r"\d+")
+_WORDS = re.compile(r"[^\W\d_]{4,}")
 
 # Length is measured in UTF-8 bytes: one pair of bounds then fits Latin, Cyrillic, Arabic and Han
 # targets (Chinese is ~1/3 of English in characters but about as long in bytes). The lower bound
@@ -31,7 +31,7 @@ _DIGITS = re.compile(r"\d+")
 LENGTH_RATIO_BOUNDS = (0.3, 4.0)
 MIN_CHARS_FOR_RATIO = 40  # short options ("Aspirin") legitimately change length a lot
 MIN_LETTERS_UNTRANSLATED = 20
-UNTRANSLATED_SIMILARITY = 0.9
+UNTRANSLATED_SHARE = 0.8
 MIN_SCRIPT_SHARE = 0.5
 
 
@@ -111,14 +111,24 @@ def _length(src: Item, out: Item, target: str) -> list[str]:
     return reasons
 
 
+def copied_share(source: str, translation: str) -> float:
+    """Share of the translation's words (4+ letters) found verbatim in the source: ~1 when the text
+    came back untranslated, low for a real translation (only names and shared terms match)."""
+    words = _WORDS.findall(translation.lower())
+    if not words:
+        return 0.0
+    source_words = set(_WORDS.findall(source.lower()))
+    return sum(w in source_words for w in words) / len(words)
+
+
 def _translated(src: Item, out: Item, target: str) -> list[str]:
     reasons = []
     for (name, s), (_, o) in zip(texts(src), texts(out)):
         if sum(ch.isalpha() for ch in s) < MIN_LETTERS_UNTRANSLATED:
             continue  # drug names and short labels may stay as they are
-        similarity = difflib.SequenceMatcher(None, s.lower().strip(), o.lower().strip(), autojunk=False).ratio()
-        if similarity >= UNTRANSLATED_SIMILARITY:
-            reasons.append(f"{name}: left untranslated (similarity {similarity:.2f} to the source)")
+        share = copied_share(s, o)
+        if share >= UNTRANSLATED_SHARE:
+            reasons.append(f"{name}: left untranslated ({share:.0%} of its words are the source's)")
     return reasons
 
 
