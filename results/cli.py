@@ -1,5 +1,216 @@
-"""Commands of this package (filled by its issue); registers none yet."""
+"""Commands of the results package: results-table, leaderboard, calibration, plots, compare, publish.
+
+Each takes lm-eval output folders (or results_*.json files) as written by
+`lm_eval ... --output_path DIR [--log_samples]`. Import-light: pandas, numpy and matplotlib are
+imported inside the commands. Exit status: 0 ok, 1 regression (compare), 2 unusable input.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+RUNS_HELP = "lm-eval output folders or results_*.json files (searched recursively)"
+
+
+def _common(p, runs_nargs="+") -> None:
+    p.add_argument("runs", nargs=runs_nargs, type=Path, metavar="RUNS", help=RUNS_HELP)
+    p.add_argument("--regime", help="only this regime (needed when the runs mix, e.g. biomistral-3shot and 0shot)")
+    p.add_argument("--models", nargs="+", metavar="NAME", help="only these models (display names)")
+    p.add_argument("--name", action="append", default=[], metavar="PATH=NAME",
+                   help="display name for a model path or hub id (repeatable; default: shortest unique path suffix)")
+    p.add_argument("--no-model-hash", action="store_true",
+                   help="do not hash local model folders for provenance (faster for big models)")
 
 
 def register(subparsers) -> None:
-    return None
+    p = subparsers.add_parser("results-table", help="lm-eval outputs -> one tidy CSV table with provenance",
+                              description="Load lm-eval output folders into one tidy table (one row per model x "
+                              "task x few-shot seed x metric, with task version, regime, question counts, lm-eval "
+                              "version, model revision and project commit) and write it as CSV.")
+    _common(p)
+    p.add_argument("-o", "--output", type=Path, help="CSV file (default: standard output)")
+    p.set_defaults(func=cmd_table)
+
+    p = subparsers.add_parser("leaderboard", help="leaderboard tables (Markdown, CSV, LaTeX)",
+                              description="Task x language x model leaderboards: mean ± population std over "
+                              "few-shot seeds, macro averages per language and overall, chance levels and a "
+                              "chance-centred average; the best per column in bold. Views: summary (models x "
+                              "languages), tasks (models x tasks of one language), headline (BioMistral's headline "
+                              "table layout; strict_acc by default, as BioMistral scores), grid (task rows x models).")
+    _common(p)
+    p.add_argument("--view", default="summary", help="summary | tasks | headline | grid (default summary)")
+    p.add_argument("--metric", help="acc | strict_acc | ece | brier (default acc; headline: strict_acc)")
+    p.add_argument("--language", default="en", help="language of the tasks/headline views (default en)")
+    p.add_argument("--format", default="markdown", help="markdown | csv | latex (default markdown)")
+    p.add_argument("-o", "--output", type=Path, metavar="DIR",
+                   help="write <view>_<metric>.md/.csv/.tex into DIR instead of printing one format")
+    p.set_defaults(func=cmd_leaderboard)
+
+    p = subparsers.add_parser("calibration", help="ECE and Brier per task and language, from the samples",
+                              description="Expected calibration error (5 equal-width bins, confidence = largest "
+                              "letter probability: BioMistral's definition) and Brier score per task and language, "
+                              "computed from the per-question samples (lm_eval --log_samples).")
+    _common(p)
+    p.add_argument("--metric", default="ece", help="ece | brier (default ece)")
+    p.add_argument("--format", default="markdown", help="markdown | csv | latex (default markdown)")
+    p.set_defaults(func=cmd_calibration)
+
+    p = subparsers.add_parser("plots", help="figures (PNG + SVG): bars, heatmap, reliability, variants",
+                              description="Headless matplotlib figures, each as PNG and SVG, captioned with the "
+                              "metric, regime, seeds and dates: bars (per-language averages per model), heatmap "
+                              "(task x language per model), reliability (per language, from samples), variants "
+                              "(variants of one model as the difference to the original).")
+    _common(p)
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="DIR", help="folder for the figures")
+    p.add_argument("--plots", nargs="+", default=["bars", "heatmap", "reliability"], metavar="NAME",
+                   help="bars heatmap reliability variants (default: the first three)")
+    p.add_argument("--metric", default="acc", help="acc | strict_acc | ece | brier (default acc)")
+    p.add_argument("--base", help="the original model of the variants plot (default: first of --models)")
+    p.set_defaults(func=cmd_plots)
+
+    p = subparsers.add_parser("compare", help="regression check: BASE vs CANDIDATE, paired per question",
+                              description="Pair the questions of two evaluations by id (from the samples) and "
+                              "report per task and language the accuracy delta, a seeded paired-bootstrap "
+                              "confidence interval and an exact McNemar p-value, as Markdown for a CI comment. "
+                              "Exit 1 when a drop exceeds --threshold and both tests call it significant; "
+                              "exit 2 when the runs cannot be compared (no shared questions, other task versions).")
+    p.add_argument("base", type=Path, metavar="BASE", help="lm-eval output folder of the reference model")
+    p.add_argument("candidate", type=Path, metavar="CANDIDATE", help="lm-eval output folder of the new checkpoint")
+    p.add_argument("--threshold", type=float, default=0.02,
+                   help="smallest drop that fails, as a fraction (default 0.02 = 2 accuracy points)")
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level; the CI is 1-alpha (default 0.05)")
+    p.add_argument("--bootstrap", type=int, default=10_000, help="bootstrap resamples (default 10000)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed: same seed, same intervals (default 0)")
+    p.add_argument("--metric", default="acc", help="acc | strict_acc (default acc)")
+    p.add_argument("--json", type=Path, metavar="FILE", help="also write the comparison as JSON")
+    p.add_argument("--markdown", type=Path, metavar="FILE", help="also write the Markdown summary to FILE")
+    p.set_defaults(func=cmd_compare)
+
+    p = subparsers.add_parser("publish", help="model-index YAML block and leaderboard JSON for one model",
+                              description="Export one model's results (means over few-shot seeds, with std, task "
+                              "versions and provenance) as the Hugging Face model card `model-index` block and as "
+                              "a standalone JSON for a leaderboard upload.")
+    _common(p)
+    p.add_argument("--model", required=True, help="display name of the model to publish")
+    p.add_argument("--url", help="source URL recorded in the model-index block (e.g. your results repository)")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="DIR",
+                   help="writes model-index.yaml and <model>.medeval.json there")
+    p.set_defaults(func=cmd_publish)
+
+
+def _names(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        path, sep, name = pair.partition("=")
+        if not sep or not name:
+            raise ValueError(f"--name expects PATH=NAME, got {pair!r}")
+        out[path] = name
+    return out
+
+
+def _load(args, runs=None):
+    from results.load import load_table
+
+    return load_table(runs or args.runs, names=_names(getattr(args, "name", [])),
+                      hash_models=not getattr(args, "no_model_hash", False), progress=True)
+
+
+def _guarded(command):
+    """Unusable input is exit 2 with a one-line reason, not a traceback."""
+    def run(args) -> int:
+        from medtasks.records import DataError
+
+        from results.load import ResultsError
+
+        try:
+            return command(args)
+        except (DataError, ResultsError, FileNotFoundError, ValueError, KeyError) as err:
+            print(f"medeval {args.command}: error: {err}", file=sys.stderr)
+            return 2
+    run.__name__ = command.__name__
+    return run
+
+
+@_guarded
+def cmd_table(args) -> int:
+    table = _load(args)
+    if args.output:
+        table.to_csv(args.output, index=False)
+        print(f"{len(table)} rows -> {args.output}", file=sys.stderr)
+    else:
+        table.to_csv(sys.stdout, index=False)
+    return 0
+
+
+@_guarded
+def cmd_leaderboard(args) -> int:
+    from results.leaderboard import build_view
+    from results.render import EXTENSIONS, render
+
+    metric = args.metric or ("strict_acc" if args.view == "headline" else "acc")
+    options = {"metric": metric, "regime": args.regime, "models": args.models}
+    if args.view in ("tasks", "headline"):
+        options["language"] = args.language
+    grid = build_view(args.view, _load(args), **options)
+    if args.output:
+        args.output.mkdir(parents=True, exist_ok=True)
+        for fmt, ext in EXTENSIONS.items():
+            path = args.output / f"{args.view}_{metric}{ext}"
+            path.write_text(render(grid, fmt), encoding="utf-8")
+            print(path)
+    else:
+        sys.stdout.write(render(grid, args.format))
+    return 0
+
+
+@_guarded
+def cmd_calibration(args) -> int:
+    from results.calibration import calibration_grid, calibration_records
+    from results.render import render
+
+    records = calibration_records(_load(args), args.regime, args.models, progress=True)
+    sys.stdout.write(render(calibration_grid(records, args.metric), args.format))
+    return 0
+
+
+@_guarded
+def cmd_plots(args) -> int:
+    from results.plots import make_plots
+
+    paths = make_plots(args.plots, _load(args), args.output, metric=args.metric, regime=args.regime,
+                       models=args.models, base=args.base)
+    for path in paths:
+        print(path)
+    return 0
+
+
+@_guarded
+def cmd_compare(args) -> int:
+    from results.compare import Gate, compare_tables, to_json, to_markdown
+
+    gate = Gate(threshold=args.threshold, alpha=args.alpha, n_boot=args.bootstrap, seed=args.seed, metric=args.metric)
+    result = compare_tables(_load(args, [args.base]), _load(args, [args.candidate]), gate, progress=True)
+    text = to_markdown(result)
+    sys.stdout.write(text)
+    if args.markdown:
+        args.markdown.write_text(text, encoding="utf-8")
+    if args.json:
+        args.json.write_text(json.dumps(to_json(result), indent=2) + "\n", encoding="utf-8")
+    return 1 if result.regressions else 0
+
+
+@_guarded
+def cmd_publish(args) -> int:
+    from results.plots import _slug
+    from results.publish import model_summary, to_model_index
+
+    summary = model_summary(_load(args), args.model, args.regime)
+    args.output.mkdir(parents=True, exist_ok=True)
+    yaml_path = args.output / "model-index.yaml"
+    json_path = args.output / f"{_slug(args.model)}.medeval.json"
+    yaml_path.write_text(to_model_index(summary, args.url), encoding="utf-8")
+    json_path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(yaml_path)
+    print(json_path)
+    return 0

@@ -1,0 +1,193 @@
+"""Regression check between two evaluations of the same tasks: BASE vs CANDIDATE, question by question.
+
+Questions are paired by their id (from the samples), within each shared few-shot seed. Per task,
+per language (macro over its tasks) and overall: the accuracy delta, a seeded paired-bootstrap
+confidence interval (questions resampled; with several seeds a question keeps all its seeds
+together) and an exact McNemar p-value. With several seeds McNemar counts one pair per
+(question, seed), treating them as independent, which overstates significance: that is why a
+regression needs BOTH tests to agree, and a drop larger than the threshold.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from medtasks.languages import LANGUAGES
+
+from results.load import ResultsError
+from results.samples import samples_of
+from results.stats import discordant, mcnemar_exact, stratified_bootstrap
+
+
+@dataclass(frozen=True)
+class Gate:
+    threshold: float = 0.02  # a drop must exceed this (absolute accuracy, 0.02 = 2 points)
+    alpha: float = 0.05  # McNemar p below alpha, and the (1 - alpha) interval entirely below 0
+    n_boot: int = 10_000
+    seed: int = 0
+    metric: str = "acc"
+
+
+@dataclass
+class Row:
+    scope: str  # "task", "language" or "overall"
+    name: str
+    language: str
+    questions: int
+    base: float
+    candidate: float
+    delta: float
+    low: float
+    high: float
+    p_value: float
+    regression: bool = False
+
+
+@dataclass
+class Comparison:
+    base_model: str
+    candidate_model: str
+    regime: str
+    seeds: list[int]
+    gate: Gate
+    rows: list[Row]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def regressions(self) -> list[Row]:
+        return [r for r in self.rows if r.regression]
+
+
+def _one_model(table, side: str) -> tuple[str, str]:
+    models = table[["model", "model_revision"]].drop_duplicates()
+    if len(models) != 1:
+        listed = ", ".join(f"{m} ({r})" for m, r in models.itertuples(index=False))
+        raise ResultsError(f"{side} holds runs of several models ({listed}); point it at one model's folder")
+    regimes = sorted(table["regime"].unique())
+    if len(regimes) != 1:
+        raise ResultsError(f"{side} mixes regimes {', '.join(regimes)}; point it at runs of one regime")
+    return models.iloc[0]["model"], regimes[0]
+
+
+def _paired(base_runs: dict, cand_runs: dict, task: str, seeds: list[int], metric: str):
+    """(base, candidate) arrays of shape (questions, seeds) over the ids both sides answered."""
+    base = {s: base_runs[s] for s in seeds}
+    cand = {s: cand_runs[s] for s in seeds}
+    shared = set.intersection(*[set(x.ids) for x in list(base.values()) + list(cand.values())])
+    if not shared:
+        raise ResultsError(f"{task}: BASE and CANDIDATE share no question ids; were they run on the same data?")
+    ids = sorted(shared)
+
+    def matrix(runs):
+        cols = []
+        for s in seeds:
+            index = {qid: i for i, qid in enumerate(runs[s].ids)}
+            values = runs[s].metric(metric)
+            cols.append(values[[index[q] for q in ids]])
+        return np.stack(cols, axis=1)
+
+    total = max(len(x.ids) for x in list(base.values()) + list(cand.values()))
+    return matrix(base), matrix(cand), total
+
+
+def _row(scope, name, language, pairs, gate: Gate, key: str) -> Row:
+    delta, low, high = stratified_bootstrap([(b.mean(axis=1), c.mean(axis=1)) for b, c in pairs],
+                                            gate.n_boot, gate.seed, 1.0 - gate.alpha, key)
+    counts = [discordant(b.ravel(), c.ravel()) for b, c in pairs]
+    p = mcnemar_exact(sum(b for b, _ in counts), sum(c for _, c in counts))
+    base = float(np.mean([b.mean() for b, _ in pairs]))
+    cand = float(np.mean([c.mean() for _, c in pairs]))
+    row = Row(scope, name, language, sum(b.shape[0] for b, _ in pairs), base, cand, delta, low, high, p)
+    row.regression = is_regression(row, gate)
+    return row
+
+
+def is_regression(row: Row, gate: Gate) -> bool:
+    """A drop larger than the threshold that both tests call significant."""
+    return row.delta < -gate.threshold and row.high < 0.0 and row.p_value < gate.alpha
+
+
+def compare_tables(base_table, cand_table, gate: Gate = Gate(), progress: bool = False) -> Comparison:
+    if gate.metric not in ("acc", "strict_acc"):
+        raise ResultsError(f"compare works on acc or strict_acc, not {gate.metric!r}")
+    base_model, base_regime = _one_model(base_table, "BASE")
+    cand_model, cand_regime = _one_model(cand_table, "CANDIDATE")
+    if base_regime != cand_regime:
+        raise ResultsError(f"BASE ran regime {base_regime}, CANDIDATE {cand_regime}: not comparable")
+    versions = {side: dict(t[["task", "task_version"]].drop_duplicates().itertuples(index=False))
+                for side, t in (("base", base_table), ("cand", cand_table))}
+    tasks = sorted(set(versions["base"]) & set(versions["cand"]))
+    if not tasks:
+        raise ResultsError(f"BASE ({', '.join(sorted(versions['base']))}) and CANDIDATE "
+                           f"({', '.join(sorted(versions['cand']))}) share no task")
+    clash = [f"{t} (v{versions['base'][t]} vs v{versions['cand'][t]})" for t in tasks
+             if versions["base"][t] != versions["cand"][t]]
+    if clash:
+        raise ResultsError(f"task versions differ between BASE and CANDIDATE: {', '.join(clash)}")
+    notes = []
+    only = sorted(set(versions["base"]) ^ set(versions["cand"]))
+    if only:
+        notes.append(f"not compared (on one side only): {', '.join(only)}")
+    runs = {}
+    for side, table in (("base", base_table), ("cand", cand_table)):
+        by_task: dict = {}
+        for (_m, task, _v, _r, seed), samples in samples_of(table[table["task"].isin(tasks)], progress).items():
+            by_task.setdefault(task, {})[seed] = samples
+        runs[side] = by_task
+    pairs, all_seeds = {}, set()
+    for task in tasks:
+        seeds = sorted(set(runs["base"][task]) & set(runs["cand"][task]))
+        if not seeds:
+            raise ResultsError(f"{task}: BASE ran few-shot seeds {sorted(runs['base'][task])}, CANDIDATE "
+                               f"{sorted(runs['cand'][task])}: no shared seed to pair on")
+        base, cand, total = _paired(runs["base"][task], runs["cand"][task], task, seeds, gate.metric)
+        if base.shape[0] < total:
+            notes.append(f"{task}: {base.shape[0]} of {total} questions answered on both sides are compared")
+        pairs[task] = (base, cand)
+        all_seeds.update(seeds)
+    rows = []
+    for lang in LANGUAGES:
+        lang_tasks = [t for t in tasks if t.rpartition("_")[2] == lang]
+        rows += [_row("task", t, lang, [pairs[t]], gate, t) for t in lang_tasks]
+        if len(lang_tasks) > 1:
+            rows.append(_row("language", f"medeval_{lang}", lang, [pairs[t] for t in lang_tasks], gate, lang))
+    if len({t.rpartition("_")[2] for t in tasks}) > 1:
+        rows.append(_row("overall", "all tasks", "all", list(pairs.values()), gate, "all"))
+    return Comparison(base_model, cand_model, base_regime, sorted(all_seeds), gate, rows, notes)
+
+
+def _pts(x: float) -> str:
+    return f"{x * 100:+.1f}"
+
+
+def to_markdown(result: Comparison) -> str:
+    g = result.gate
+    level = round((1 - g.alpha) * 100)
+    verdict = (f"**REGRESSION** in {len(result.regressions)} of {len(result.rows)} rows"
+               if result.regressions else "**no significant regression**")
+    lines = [f"### medeval compare: `{result.candidate_model}` vs `{result.base_model}`", "",
+             f"Verdict: {verdict} (a drop counts when it exceeds {g.threshold * 100:.1f} points, "
+             f"McNemar p < {g.alpha} and the {level}% interval is below 0).", "",
+             f"| task | lang | questions | base | candidate | delta (pts) | {level}% CI | McNemar p | |",
+             "|---|---|---:|---:|---:|---:|---|---:|---|"]
+    for r in result.rows:
+        name = r.name if r.scope == "task" else f"**{r.name}**"
+        flag = "REGRESSION" if r.regression else ("better" if r.low > 0 and r.p_value < g.alpha else "")
+        lines.append(f"| {name} | {r.language} | {r.questions} | {r.base * 100:.1f} | {r.candidate * 100:.1f} | "
+                     f"{_pts(r.delta)} | [{_pts(r.low)}, {_pts(r.high)}] | {_p(r.p_value)} | {flag} |")
+    lines += ["", f"_metric {g.metric}; regime {result.regime}; few-shot seeds {', '.join(map(str, result.seeds))}; "
+              f"paired bootstrap {g.n_boot} resamples, seed {g.seed}; language rows are macro averages._"]
+    lines += [f"_{n}_" for n in result.notes]
+    return "\n".join(lines) + "\n"
+
+
+def _p(p: float) -> str:
+    return "<1e-4" if p < 1e-4 else f"{p:.4f}" if not math.isnan(p) else "–"
+
+
+def to_json(result: Comparison) -> dict:
+    return {"base": result.base_model, "candidate": result.candidate_model, "regime": result.regime,
+            "seeds": result.seeds, "gate": vars(result.gate), "regression": bool(result.regressions),
+            "rows": [vars(r) for r in result.rows], "notes": result.notes}

@@ -1,0 +1,246 @@
+"""Leaderboards from the tidy table: task x language x model, mean ± population std over few-shot seeds.
+
+Views (a registry; each returns a Grid that render.py writes as Markdown, CSV or LaTeX):
+  summary   models x languages: per-language macro average, overall, chance-centred overall
+  tasks     models x the ten tasks of ONE language + averages, with a chance row
+  headline  BioMistral's headline table layout (its column names, x100, mean over seeds)
+  grid      task x language rows, a chance column, one column per model
+Averages are taken per few-shot seed, then summarised over seeds (so the std of an average is
+the spread of the per-seed averages). An average over an incomplete set of tasks is left empty,
+never computed over fewer tasks; rows of different task versions or regimes are never mixed.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from medtasks.benchmarks import BENCHMARKS
+from medtasks.languages import LANGUAGES
+
+from results.load import ResultsError
+from results.stats import chance_centred, macro_average, mean_std
+
+HIGHER_IS_BETTER = {"acc": True, "strict_acc": True, "ece": False, "brier": False}
+ACCURACY_METRICS = ("acc", "strict_acc")
+
+
+@dataclass
+class Cell:
+    mean: float
+    std: float = math.nan
+    seeds: int = 0
+    best: bool = False
+
+
+@dataclass
+class Grid:
+    title: str
+    columns: list[str]
+    rows: list[tuple[str, list[Cell | None]]]
+    notes: list[str] = field(default_factory=list)
+    higher_is_better: bool = True
+    best_along: str = "column"  # "column": best model per column; "row": best model per row
+    reference_rows: tuple[str, ...] = ("chance",)  # rows never marked best
+    reference_columns: tuple[str, ...] = ("chance",)
+    show_std: bool = True
+
+    def mark_best(self) -> "Grid":
+        better = max if self.higher_is_better else min
+        if self.best_along == "column":
+            lines = [[row[1][j] for row in self.rows if row[0] not in self.reference_rows]
+                     for j in range(len(self.columns))]
+        else:
+            keep = [j for j, c in enumerate(self.columns) if c not in self.reference_columns]
+            lines = [[cells[j] for j in keep] for _, cells in self.rows]
+        for line in lines:
+            valid = [c for c in line if c is not None and not math.isnan(c.mean)]
+            if valid:
+                top = better(c.mean for c in valid)
+                for c in valid:
+                    c.best = math.isclose(c.mean, top, abs_tol=1e-12)
+        return self
+
+
+def select(table, metric: str = "acc", regime: str | None = None, models=None, languages=None):
+    """Rows of one metric and one regime, checked comparable: one task version and one question
+    count per task across the selected models."""
+    if metric not in HIGHER_IS_BETTER:
+        raise ResultsError(f"unknown metric {metric!r}; valid: {', '.join(HIGHER_IS_BETTER)}")
+    rows = table[table["metric"] == metric]
+    if models:
+        unknown = sorted(set(models) - set(rows["model"]))
+        if unknown:
+            raise ResultsError(f"unknown model(s) {', '.join(unknown)}; valid: {', '.join(sorted(rows['model'].unique()))}")
+        rows = rows[rows["model"].isin(models)]
+    if languages:
+        rows = rows[rows["language"].isin(languages)]
+    regimes = sorted(rows["regime"].unique())
+    if regime is None and len(regimes) > 1:
+        raise ResultsError(f"the results mix regimes {', '.join(regimes)}: pick one (--regime)")
+    if regime is not None:
+        if regime not in regimes:
+            raise ResultsError(f"no results in regime {regime!r}; present: {', '.join(regimes)}")
+        rows = rows[rows["regime"] == regime]
+    if rows.empty:
+        raise ResultsError(f"no {metric} results to show")
+    check_comparable(rows)
+    return rows
+
+
+def check_comparable(rows) -> None:
+    """Raise when a task appears with several versions (or question counts): such numbers are
+    never averaged or ranked together."""
+    for task, group in rows.groupby("task"):
+        keys = group.groupby(["task_version", "n_questions"])["model"].unique()
+        if len(keys) > 1:
+            detail = "; ".join(f"version {v}, {n} questions: {', '.join(sorted(m))}" for (v, n), m in keys.items())
+            raise ResultsError(f"{task} cannot be compared across these runs ({detail}); "
+                               "select runs of one task version and one --limit (--models)")
+
+
+def _per_seed(rows) -> dict:
+    """model -> seed -> task -> value."""
+    out: dict = {}
+    for r in rows[["model", "fewshot_seed", "task", "value"]].itertuples(index=False):
+        out.setdefault(r.model, {}).setdefault(r.fewshot_seed, {})[r.task] = r.value
+    return out
+
+
+def _cell(values) -> Cell | None:
+    values = [v for v in values if not math.isnan(v)]
+    if not values:
+        return None
+    mean, std = mean_std(values)
+    return Cell(mean, std, len(values))
+
+
+def _tasks_by_language(rows) -> dict[str, list[str]]:
+    order = {key: i for i, key in enumerate(BENCHMARKS)}
+    present = rows[["language", "benchmark", "task"]].drop_duplicates()
+    out: dict[str, list[str]] = {}
+    for lang in LANGUAGES:
+        part = present[present["language"] == lang]
+        if len(part):
+            out[lang] = [t for _, t in sorted(zip(part["benchmark"].map(order), part["task"]))]
+    return out
+
+
+def _averages(seeds: dict, tasks_by_lang: dict, centred: bool) -> dict:
+    """Per seed: macro per language, and the mean of the language averages ("all")."""
+    out = {}
+    for seed, values in seeds.items():
+        per_lang = {}
+        for lang, tasks in tasks_by_lang.items():
+            scores = [values.get(t, math.nan) for t in tasks]
+            if centred:
+                scores = [chance_centred(s, BENCHMARKS[t.rpartition("_")[0]].chance) for s, t in zip(scores, tasks)]
+            per_lang[lang] = macro_average(scores)
+        per_lang["all"] = macro_average(list(per_lang.values()))
+        out[seed] = per_lang
+    return out
+
+
+def _summary_cells(seeds: dict, tasks_by_lang: dict, metric: str) -> dict[str, Cell | None]:
+    plain = _averages(seeds, tasks_by_lang, centred=False)
+    cells = {lang: _cell([plain[s][lang] for s in plain]) for lang in list(tasks_by_lang) + ["all"]}
+    if metric in ACCURACY_METRICS:
+        centred = _averages(seeds, tasks_by_lang, centred=True)
+        cells["centred"] = _cell([centred[s]["all"] for s in centred])
+    return cells
+
+
+def _sort_key(cell: Cell | None, higher: bool) -> float:
+    if cell is None or math.isnan(cell.mean):
+        return math.inf
+    return -cell.mean if higher else cell.mean
+
+
+def _notes(rows, metric: str) -> list[str]:
+    seeds = sorted(rows["fewshot_seed"].unique())
+    dates = f"{rows['eval_date'].min()[:10]} to {rows['eval_date'].max()[:10]}"
+    return [f"metric: {metric} (x100); mean ± population std over few-shot seeds {', '.join(map(str, seeds))}",
+            f"regime: {rows['regime'].iloc[0]}; evaluated {dates}; lm-eval {', '.join(sorted(rows['lm_eval_version'].unique()))}",
+            "Avg: macro average per language (mean of the languages' averages for all languages); "
+            "empty when a task is missing"]
+
+
+def summary_view(table, metric="acc", regime=None, models=None, languages=None) -> Grid:
+    rows = select(table, metric, regime, models, languages)
+    higher = HIGHER_IS_BETTER[metric]
+    tasks_by_lang = _tasks_by_language(rows)
+    columns = [LANGUAGES[lang].code for lang in tasks_by_lang] + ["Avg"]
+    keys = list(tasks_by_lang) + ["all"]
+    if metric in ACCURACY_METRICS:
+        columns.append("Avg (chance-centred)")
+        keys.append("centred")
+    body = []
+    for model, seeds in _per_seed(rows).items():
+        cells = _summary_cells(seeds, tasks_by_lang, metric)
+        body.append((model, [cells[k] for k in keys]))
+    body.sort(key=lambda r: _sort_key(r[1][keys.index("all")], higher))
+    return Grid(f"medeval leaderboard: {metric} per language", columns, body, _notes(rows, metric),
+                higher).mark_best()
+
+
+def tasks_view(table, metric="acc", regime=None, models=None, language="en", headline=False) -> Grid:
+    if language not in LANGUAGES:
+        raise ResultsError(f"unknown language {language!r}; valid: {', '.join(LANGUAGES)}")
+    rows = select(table, metric, regime, models, [language])
+    higher = HIGHER_IS_BETTER[metric]
+    tasks = _tasks_by_language(rows)[language]
+    benches = [BENCHMARKS[t.rpartition("_")[0]] for t in tasks]
+    columns = [b.short if headline else b.key for b in benches] + ["Avg"]
+    centred = metric in ACCURACY_METRICS and not headline
+    if centred:
+        columns.append("Avg (chance-centred)")
+    body = []
+    for model, seeds in _per_seed(rows).items():
+        cells = [_cell([seeds[s].get(t, math.nan) for s in seeds]) for t in tasks]
+        summary = _summary_cells(seeds, {language: tasks}, metric)
+        body.append((model, cells + [summary[language]] + ([summary["centred"]] if centred else [])))
+    body.sort(key=lambda r: _sort_key(r[1][len(tasks)], higher))
+    if metric in ACCURACY_METRICS:
+        chance = [Cell(b.chance) for b in benches]
+        body.append(("chance", chance + [Cell(macro_average([b.chance for b in benches]))] + ([Cell(0.0)] if centred else [])))
+    title = (f"BioMistral headline layout ({LANGUAGES[language].name}, {metric})" if headline
+             else f"medeval leaderboard: {metric}, {LANGUAGES[language].name} tasks")
+    notes = _notes(rows, metric)
+    if headline:
+        notes[0] = f"metric: {metric} (x100); mean over few-shot seeds {', '.join(map(str, sorted(rows['fewshot_seed'].unique())))}"
+    return Grid(title, columns, body, notes, higher, show_std=not headline).mark_best()
+
+
+def grid_view(table, metric="acc", regime=None, models=None, languages=None) -> Grid:
+    rows = select(table, metric, regime, models, languages)
+    higher = HIGHER_IS_BETTER[metric]
+    tasks_by_lang = _tasks_by_language(rows)
+    per_seed = _per_seed(rows)
+    overall = {m: _summary_cells(s, tasks_by_lang, metric)["all"] for m, s in per_seed.items()}
+    model_order = sorted(per_seed, key=lambda m: _sort_key(overall[m], higher))
+    accuracy = metric in ACCURACY_METRICS
+    columns = (["chance"] if accuracy else []) + model_order
+    body = []
+    for lang, tasks in tasks_by_lang.items():
+        for task in tasks:
+            cells = [_cell([seeds.get(task, math.nan) for seeds in per_seed[m].values()]) for m in model_order]
+            chance = [Cell(BENCHMARKS[task.rpartition("_")[0]].chance)] if accuracy else []
+            body.append((task, chance + cells))
+    body.append(("Avg", ([None] if accuracy else []) + [overall[m] for m in model_order]))
+    return Grid(f"medeval: {metric}, task x language x model", columns, body, _notes(rows, metric), higher,
+                best_along="row").mark_best()
+
+
+VIEWS = {
+    "summary": summary_view,
+    "tasks": tasks_view,
+    "headline": lambda table, **kw: tasks_view(table, headline=True, **kw),
+    "grid": grid_view,
+}
+
+
+def build_view(name: str, table, **options) -> Grid:
+    try:
+        view = VIEWS[name]
+    except KeyError:
+        raise ResultsError(f"unknown leaderboard view {name!r}; valid: {', '.join(VIEWS)}") from None
+    return view(table, **options)

@@ -1,0 +1,204 @@
+"""Figures, headless (matplotlib Agg), each written as PNG and SVG. A registry: PLOTS.
+
+  bars         per-language macro average, one bar per model, error bars = std over seeds
+  heatmap      task x language for each model, values annotated
+  reliability  reliability diagrams per language for each model (from the samples), ECE in titles
+  variants     variants of one model (merges, quantizations) as the difference to the original
+Every figure carries a caption with the metric, the regime, the seeds and the evaluation dates.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import re
+from pathlib import Path
+
+from medtasks.benchmarks import BENCHMARKS
+from medtasks.languages import LANGUAGES
+from medtasks.metrics import ECE_BINS
+
+from results.calibration import reliability
+from results.leaderboard import ACCURACY_METRICS, select, summary_view
+from results.load import ResultsError
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError:
+        raise ImportError("plots need matplotlib: pip install medeval[results]") from None
+    matplotlib.use("Agg")  # headless: no display on servers and CI
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "model"
+
+
+def caption(rows, metric: str) -> str:
+    seeds = ", ".join(map(str, sorted(rows["fewshot_seed"].unique())))
+    dates = sorted({d[:10] for d in rows["eval_date"] if d})
+    span = dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}" if dates else "unknown date"
+    return (f"metric {metric} · regime {rows['regime'].iloc[0]} · few-shot seeds {seeds} · "
+            f"evaluated {span} · plotted {_dt.date.today().isoformat()}")
+
+
+def _save(fig, out_dir: Path, stem: str, text: str) -> list[Path]:
+    fig.text(0.01, -0.05, text, fontsize=7, color="#555555", ha="left", va="top")  # below the axes labels
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / f"{stem}.png", out_dir / f"{stem}.svg"]
+    for path in paths:
+        # No timestamps in the files: the same results give the same bytes (SVG) again.
+        fig.savefig(path, dpi=150, bbox_inches="tight", metadata={"Date": None} if path.suffix == ".svg" else None)
+    fig.clf()
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return paths
+
+
+def _grouped_bars(ax, groups: list[str], series: dict[str, list[tuple[float, float]]], scale=100.0):
+    width = 0.8 / max(1, len(series))
+    for i, (label, values) in enumerate(series.items()):
+        xs = [g + (i - (len(series) - 1) / 2) * width for g in range(len(groups))]
+        means = [v[0] * scale if not math.isnan(v[0]) else 0.0 for v in values]
+        errs = [v[1] * scale if not math.isnan(v[1]) else 0.0 for v in values]
+        ax.bar(xs, means, width, yerr=errs, capsize=2, label=label)
+    ax.set_xticks(range(len(groups)), groups)
+    ax.grid(axis="y", alpha=0.3)
+
+
+def _summary_series(grid) -> tuple[list[str], dict]:
+    cols = [c for c in grid.columns if c != "Avg (chance-centred)"]
+    series = {label: [(c.mean, c.std) if c else (math.nan, math.nan) for c in cells[:len(cols)]]
+              for label, cells in grid.rows}
+    return cols, series
+
+
+def plot_bars(table, out_dir, metric="acc", regime=None, models=None, **_) -> list[Path]:
+    plt = _pyplot()
+    grid = summary_view(table, metric=metric, regime=regime, models=models)
+    rows = select(table, metric, regime, models)
+    cols, series = _summary_series(grid)
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(cols) + 0.3 * len(series)), 4.2))
+    _grouped_bars(ax, cols, series)
+    if metric in ACCURACY_METRICS:
+        chance = [BENCHMARKS[b].chance for b in rows["benchmark"].unique()]
+        ax.axhline(100 * sum(chance) / len(chance), color="grey", ls="--", lw=1, label="chance (these tasks)")
+    ax.set_ylabel(f"{metric} (%) — macro average over tasks")
+    ax.set_xlabel("language")
+    ax.set_title("Medical QA by language")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return _save(fig, Path(out_dir), f"bars_{metric}", caption(rows, metric))
+
+
+def plot_heatmap(table, out_dir, metric="acc", regime=None, models=None, **_) -> list[Path]:
+    plt = _pyplot()
+    rows = select(table, metric, regime, models)
+    paths = []
+    for model in sorted(rows["model"].unique()):
+        part = rows[rows["model"] == model]
+        langs = [code for code in LANGUAGES if code in set(part["language"])]
+        benches = [b for b in BENCHMARKS if b in set(part["benchmark"])]
+        means = part.groupby(["benchmark", "language"])["value"].mean()
+        matrix = [[means.get((b, lang), math.nan) * 100 for lang in langs] for b in benches]
+        fig, ax = plt.subplots(figsize=(1.0 * len(langs) + 3, 0.45 * len(benches) + 1.8))
+        cmap = "viridis" if metric in ACCURACY_METRICS else "viridis_r"
+        image = ax.imshow(matrix, cmap=cmap, aspect="auto", vmin=0, vmax=100 if metric in ACCURACY_METRICS else None)
+        for i, line in enumerate(matrix):
+            for j, value in enumerate(line):
+                if not math.isnan(value):
+                    ax.text(j, i, f"{value:.1f}", ha="center", va="center", fontsize=8,
+                            color="white" if value < 50 else "black")
+        ax.set_xticks(range(len(langs)), langs)
+        ax.set_yticks(range(len(benches)), [BENCHMARKS[b].title for b in benches])
+        ax.set_xlabel("language")
+        ax.set_title(f"{model}: {metric} (%) per task and language")
+        fig.colorbar(image, ax=ax, label=f"{metric} (%)")
+        paths += _save(fig, Path(out_dir), f"heatmap_{_slug(model)}_{metric}", caption(part, metric))
+    return paths
+
+
+def plot_reliability(table, out_dir, regime=None, models=None, **_) -> list[Path]:
+    plt = _pyplot()
+    rows = select(table, "acc", regime, models)
+    paths = []
+    for model in sorted(rows["model"].unique()):
+        part = rows[rows["model"] == model]
+        langs = [code for code in LANGUAGES if code in set(part["language"])]
+        fig, axes = plt.subplots(1, len(langs), figsize=(3.0 * len(langs), 3.4), squeeze=False, sharey=True)
+        for ax, lang in zip(axes[0], langs):
+            bins, ece = reliability(table, model, lang, regime)
+            centres = [(b["low"] + b["high"]) / 2 for b in bins]
+            acc = [0.0 if math.isnan(b["accuracy"]) else b["accuracy"] for b in bins]
+            ax.bar(centres, acc, width=1 / ECE_BINS, edgecolor="black", alpha=0.75, label="accuracy")
+            ax.plot([0, 1], [0, 1], ls="--", color="grey", label="perfect calibration")
+            conf = [b["confidence"] for b in bins if b["count"]]
+            ax.plot(conf, [b["accuracy"] for b in bins if b["count"]], "o", color="C3", ms=4, label="mean confidence")
+            for x, b in zip(centres, bins):
+                ax.text(x, 0.02, str(b["count"]), ha="center", fontsize=7)
+            ax.set_xlim(0, 1)
+            ax.set_ylim(0, 1)
+            ax.set_title(f"{LANGUAGES[lang].name}: ECE {ece * 100:.1f}", fontsize=9)
+            ax.set_xlabel("confidence", fontsize=8)
+        axes[0][0].set_ylabel("accuracy")
+        axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+        fig.suptitle(f"{model}: reliability ({ECE_BINS} bins; confidence = largest letter probability; "
+                     "numbers = questions per bin)", fontsize=9)
+        fig.tight_layout(rect=(0, 0.05, 1, 1))
+        paths += _save(fig, Path(out_dir), f"reliability_{_slug(model)}", caption(part, "acc"))
+    return paths
+
+
+def variant_label(model: str, model_path: str) -> str:
+    """The model name, plus how it was made when model_ops wrote a card into its folder."""
+    card = Path(model_path) / "medeval_card.json"
+    try:
+        data = json.loads(card.read_text(encoding="utf-8"))
+        return f"{model} ({data['kind']}: {data['method']})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return model
+
+
+def plot_variants(table, out_dir, metric="acc", regime=None, models=None, base=None, **_) -> list[Path]:
+    """Difference of each variant to `base` (default: the first of `models`), per language."""
+    plt = _pyplot()
+    models = list(models or sorted(table["model"].unique()))
+    base = base or models[0]
+    if base not in models:
+        models.insert(0, base)
+    if len(models) < 2:
+        raise ResultsError("the variants plot needs the original and at least one variant (--models)")
+    grid = summary_view(table, metric=metric, regime=regime, models=models)
+    rows = select(table, metric, regime, models)
+    cols, series = _summary_series(grid)
+    if base not in series:
+        raise ResultsError(f"no results for the original {base!r}")
+    ref = series[base]
+    paths_by_model = dict(rows[["model", "model_path"]].drop_duplicates().itertuples(index=False))
+    deltas = {variant_label(m, paths_by_model[m]): [(v[0] - r[0], v[1]) for v, r in zip(vals, ref)]
+              for m, vals in series.items() if m != base}
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(cols) + 0.3 * len(deltas)), 4.2))
+    _grouped_bars(ax, cols, deltas)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_ylabel(f"{metric} difference to the original (points)")
+    ax.set_xlabel("language")
+    ax.set_title(f"Variants of {variant_label(base, paths_by_model[base])}")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return _save(fig, Path(out_dir), f"variants_{_slug(base)}_{metric}", caption(rows, metric))
+
+
+PLOTS = {"bars": plot_bars, "heatmap": plot_heatmap, "reliability": plot_reliability, "variants": plot_variants}
+
+
+def make_plots(names, table, out_dir, **options) -> list[Path]:
+    unknown = [n for n in names if n not in PLOTS]
+    if unknown:
+        raise ResultsError(f"unknown plot(s) {', '.join(unknown)}; valid: {', '.join(PLOTS)}")
+    paths = []
+    for name in names:
+        paths += PLOTS[name](table, out_dir, **options)
+    return paths
