@@ -170,7 +170,7 @@ def test_variants_relative_rows_and_markdown():
 def _lm_eval(model_args, tmp_path, shared_data):
     env = dict(os.environ, MEDTASKS_DATA=str(shared_data), MEDTASKS_STORE=str(tmp_path / "store"))
     out = tmp_path / "results"
-    proc = subprocess.run([sys.executable, "-m", "lm_eval", "--model", "hf", "--model_args", model_args + ",device=cpu",
+    proc = subprocess.run([sys.executable, "-m", "lm_eval", "--model", "hf", "--model_args", model_args, "--device", "cpu",
                            "--tasks", "medqa_en", "--limit", "3", "--output_path", str(out)],
                           capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]

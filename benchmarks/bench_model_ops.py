@@ -1,0 +1,111 @@
+"""Benchmark model_ops: merge time and peak memory at two model sizes, and each quantized variant's
+size and speed relative to the original. Prints its figures; everything runs one step at a time.
+
+    .venv/bin/python benchmarks/bench_model_ops.py                 # defaults (a few minutes on 2 cores)
+    .venv/bin/python benchmarks/bench_model_ops.py --sizes 256x4 512x8 --methods bnb-nf4 gguf-q8_0
+
+Models are random Mistral checkpoints (tests/tiny.py) of HIDDENxLAYERS. Each merge runs in its own
+process; its peak RSS comes from wait4(). mergekit memory-maps inputs and writes the output shard by
+shard, so peak memory should track the shard size, not the model size: the report prints both ratios.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+_MERGE_CHILD = """
+import sys
+from model_ops.merge import merge
+from model_ops.presets import build_config
+merge(build_config(sys.argv[1], sys.argv[2], sys.argv[3], dtype="float32"), sys.argv[4], seed=0,
+      shard_size=sys.argv[5], quiet=True)
+"""
+
+
+def run_child(args: list[str]) -> tuple[float, float]:
+    """(wall seconds, peak RSS MB) of a child process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if status != 0:
+        raise RuntimeError(f"child failed: {proc.stderr.read().decode()[-2000:]}")
+    return wall, usage.ru_maxrss / 1024
+
+
+def weights_mb(model_dir: Path) -> float:
+    return sum(f.stat().st_size for f in model_dir.glob("*.safetensors")) / 2**20
+
+
+def bench_merges(root: Path, sizes: list[str], preset: str, shard_size: str) -> list[dict]:
+    from tiny import build_tiny_model
+
+    rows = []
+    for size in sizes:
+        hidden, layers = map(int, size.split("x"))
+        base = build_tiny_model(root / f"{size}_a", "mistral", seed=0, hidden=hidden, layers=layers)
+        other = build_tiny_model(root / f"{size}_b", "mistral", seed=1, hidden=hidden, layers=layers)
+        wall, rss = run_child(["-c", _MERGE_CHILD, preset, str(base), str(other), str(root / f"{size}_m"), shard_size])
+        rows.append({"size": size, "model_mb": round(weights_mb(base), 1), "merge_s": round(wall, 1),
+                     "peak_rss_mb": round(rss, 1)})
+        print(f"merge {preset} {size}: model {rows[-1]['model_mb']} MB, {wall:.1f} s, peak RSS {rss:.0f} MB",
+              flush=True)
+    return rows
+
+
+def bench_quant(root: Path, size: str, methods: list[str], new_tokens: int) -> list[dict]:
+    from model_ops.quantize import quantize
+    from model_ops.variants import Variant, build_table
+
+    src = root / f"{size}_a"
+    variants = []
+    for method in methods:
+        start = time.perf_counter()
+        try:
+            out = quantize(src, root / f"q_{method}", method, group_size=128)
+        except Exception as err:  # e.g. gptqmodel not installed: report, keep going
+            print(f"quantize {method}: skipped ({str(err).splitlines()[0]})", flush=True)
+            continue
+        print(f"quantize {method}: {time.perf_counter() - start:.1f} s", flush=True)
+        variants.append(Variant(method, out))
+    return build_table(Variant("original", src), variants, tasks=[], limit=None, new_tokens=new_tokens)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", nargs=2, default=["512x8", "1024x16"], help="two HIDDENxLAYERS sizes")
+    parser.add_argument("--preset", default="ties")
+    parser.add_argument("--shard-size", default="100M", help="output shard size (elements) for the merges")
+    parser.add_argument("--methods", nargs="+", default=["bnb-nf4", "bnb-fp4", "bnb-int8", "gguf-q8_0", "gguf-q4_0"])
+    parser.add_argument("--new-tokens", type=int, default=32)
+    args = parser.parse_args()
+
+    from model_ops.variants import to_markdown
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        merges = bench_merges(root, args.sizes, args.preset, args.shard_size)
+        small, large = merges
+        print(f"\nmodel size ratio {large['model_mb'] / small['model_mb']:.2f}x; "
+              f"merge peak RSS ratio {large['peak_rss_mb'] / small['peak_rss_mb']:.2f}x; "
+              f"time ratio {large['merge_s'] / small['merge_s']:.2f}x\n")
+        rows = bench_quant(root, args.sizes[0], args.methods, args.new_tokens)
+        print(f"\nquantized variants of the {args.sizes[0]} model (CPU, {args.new_tokens} new tokens x 4 prompts):")
+        print(to_markdown(rows))
+        print(json.dumps({"merges": merges, "variants": [{k: r[k] for k in ("name", "size_bytes", "size_ratio",
+                          "peak_load_mb", "memory_ratio", "tokens_per_s", "speed_ratio")} for r in rows]}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
