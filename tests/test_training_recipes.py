@@ -224,6 +224,7 @@ def test_missing_train_split_is_a_clear_error(tmp_path, capsys):
 
 
 def _lm_eval(model_args: str, tmp_path: Path, shared_data: Path) -> dict:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "MEDTASKS_DATA": str(shared_data), "MEDTASKS_STORE": str(tmp_path / "eval_store")}
     out = tmp_path / "results"
     lm_eval = Path(sys.executable).with_name("lm_eval")
