@@ -108,8 +108,7 @@ def register(subparsers) -> None:
         "quantize", help="quantize a model directory (bitsandbytes, GPTQ, AWQ, GGUF)",
         description="Quantize a model into a loadable directory with a model card. Methods: "
         + "; ".join(f"{m.name}: {m.description}" for m in METHODS.values())
-        + ". GPTQ and AWQ calibrate on --calibration text (default: a small built-in medical sample).",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        + ". GPTQ and AWQ calibrate on --calibration text (default: a small built-in medical sample).")
     quant.add_argument("model", help="source model directory (safetensors)")
     quant.add_argument("--method", required=True, choices=list(METHODS))
     quant.add_argument("--out", required=True, help="output directory")
