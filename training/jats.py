@@ -20,8 +20,8 @@ DROPPED = frozenset({
 BLOCKS = frozenset({"p", "title", "term"})  # text blocks: one paragraph each
 NESTED = frozenset({"list", "def-list", "disp-quote", "boxed-text", "statement", "verse-group"})
 SKIPPED_ABSTRACTS = frozenset({"graphical", "teaser", "toc"})
-_EMPTY_BRACKETS = re.compile(r"\s*[\[(]\s*(?:[,;–-]\s*)*[\])]")
-_SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?])")
+_EMPTY_BRACKETS = re.compile(r"[\[(][\s,;–-]*[\])]")
+_SPACE_BEFORE_PUNCT = re.compile(r" ([,.;:!?])")
 
 
 class JatsError(ValueError):
@@ -45,9 +45,8 @@ def local(tag) -> str:
 
 def clean(text: str) -> str:
     """One line of prose: collapsed whitespace, no brackets left empty by dropped citations."""
-    text = " ".join(text.split())
-    text = _EMPTY_BRACKETS.sub("", text)
-    return _SPACE_BEFORE_PUNCT.sub(r"\1", text).strip()
+    text = " ".join(_EMPTY_BRACKETS.sub(" ", text).split())
+    return _SPACE_BEFORE_PUNCT.sub(r"\1", text)
 
 
 def inline_text(element: ET.Element) -> str:
