@@ -1,0 +1,160 @@
+"""Bad inputs are clear errors naming the file; compare gates a controlled drop (lm-eval-format files
+written from known outcomes by results.synthetic, since random tiny models give no controlled effect)."""
+import json
+import random
+
+import pytest
+
+from medtasks.cli import main as medeval
+from medtasks.records import DataError
+from results.compare import Gate, compare_tables
+from results.load import ResultsError, load_table
+from results.synthetic import Question, write_run
+
+
+def _questions(prefix: str, n: int, accuracy: float, seed: int = 0) -> list[Question]:
+    rng = random.Random(seed)
+    right = set(rng.sample(range(n), round(n * accuracy)))
+    return [Question(f"{prefix}-{i}", i in right, confidence=0.3 + 0.6 * rng.random(), brier=0.6) for i in range(n)]
+
+
+def _drop(questions: list[Question], lose: int, seed: int = 1) -> list[Question]:
+    """The same questions, `lose` of the correct ones now wrong."""
+    rng = random.Random(seed)
+    losers = set(rng.sample([q.id for q in questions if q.correct], lose))
+    return [Question(q.id, q.correct and q.id not in losers, q.confidence, q.strict, q.brier) for q in questions]
+
+
+@pytest.fixture
+def pair(tmp_path):
+    """BASE and CANDIDATE on two tasks; the candidate loses 60 of 500 MedQA questions (-12 points)."""
+    medqa, mmlu = _questions("medqa", 500, 0.6), _questions("mmlu", 100, 0.5, seed=2)
+    write_run(tmp_path / "base", "org/base", {"medqa_en": medqa, "mmlu_anatomy_en": mmlu})
+    write_run(tmp_path / "cand", "org/cand", {"medqa_en": _drop(medqa, 60), "mmlu_anatomy_en": mmlu})
+    return tmp_path / "base", tmp_path / "cand"
+
+
+def test_compare_flags_a_significant_drop_and_exits_1(pair, tmp_path, capsys):
+    code = medeval(["compare", str(pair[0]), str(pair[1]), "--markdown", str(tmp_path / "c.md")])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "**REGRESSION**" in out and "| medqa_en | en | 500 | 60.0 | 48.0 | -12.0 |" in out
+    assert "| mmlu_anatomy_en | en | 100 | 50.0 | 50.0 | +0.0 | [+0.0, +0.0] | 1.0000 |  |" in out
+    assert (tmp_path / "c.md").read_text() == out
+
+
+def test_compare_threshold_and_direction(pair):
+    base, cand = load_table([pair[0]]), load_table([pair[1]])
+    assert not compare_tables(base, cand, Gate(threshold=0.15)).regressions  # -12 points < 15-point threshold
+    assert not compare_tables(cand, base).regressions  # the other way round it is an improvement
+    rows = {r.name: r for r in compare_tables(base, cand).rows}
+    assert rows["medqa_en"].p_value == pytest.approx(2 / 2 ** 60)  # b = 60, c = 0: exact McNemar
+    assert rows["medeval_en"].delta == pytest.approx(-0.06)  # macro over the two tasks
+
+
+def test_compare_errors_on_other_questions_and_versions(tmp_path):
+    write_run(tmp_path / "a", "m", {"medqa_en": _questions("x", 20, 0.5)})
+    write_run(tmp_path / "b", "m2", {"medqa_en": _questions("y", 20, 0.5)})
+    write_run(tmp_path / "c", "m3", {"medqa_en": _questions("x", 20, 0.5)}, version="2.0")
+    write_run(tmp_path / "d", "m4", {"pubmedqa_en": _questions("x", 20, 0.5)})
+    a = load_table([tmp_path / "a"])
+    with pytest.raises(ResultsError, match="share no question ids"):
+        compare_tables(a, load_table([tmp_path / "b"]))
+    with pytest.raises(ResultsError, match=r"task versions differ.*medqa_en \(v1.0 vs v2.0\)"):
+        compare_tables(a, load_table([tmp_path / "c"]))
+    with pytest.raises(ResultsError, match="share no task"):
+        compare_tables(a, load_table([tmp_path / "d"]))
+    assert medeval(["compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 2
+
+
+def test_compare_refuses_a_folder_of_several_models(tmp_path):
+    write_run(tmp_path / "both", "m1", {"medqa_en": _questions("x", 10, 0.5)})
+    write_run(tmp_path / "both", "m2", {"medqa_en": _questions("x", 10, 0.5)})
+    with pytest.raises(ResultsError, match="BASE holds runs of several models"):
+        compare_tables(load_table([tmp_path / "both"]), load_table([tmp_path / "both"]))
+
+
+@pytest.fixture
+def run(tmp_path):
+    path = write_run(tmp_path / "out", "m", {"medqa_en": _questions("q", 10, 0.5)})
+    return path, path.with_name(path.name.replace("results_", "samples_medqa_en_").replace(".json", ".jsonl"))
+
+
+def test_truncated_results_file_names_the_file(run):
+    results, _ = run
+    results.write_text(results.read_text()[:200])
+    with pytest.raises(DataError, match=f"{results}.*not valid JSON"):
+        load_table([results.parent])
+
+
+def test_foreign_json_is_rejected(tmp_path):
+    path = tmp_path / "results_x.json"
+    path.write_text(json.dumps({"accuracy": 0.5}))
+    with pytest.raises(DataError, match=f"{path}, field 'results': missing: not an lm-eval results file"):
+        load_table([path])
+
+
+def test_non_numeric_metric_is_rejected(run):
+    results, _ = run
+    data = json.loads(results.read_text())
+    data["results"]["medqa_en"]["acc,none"] = "0.5"
+    results.write_text(json.dumps(data))
+    with pytest.raises(DataError, match="field 'acc,none': expected a number"):
+        load_table([results])
+
+
+def test_foreign_tasks_are_skipped_not_counted(run, caplog):
+    results, _ = run
+    data = json.loads(results.read_text())
+    data["results"]["hellaswag"] = {"acc,none": 0.9}
+    results.write_text(json.dumps(data))
+    table = load_table([results])
+    assert set(table["task"]) == {"medqa_en"} and "hellaswag" in caplog.text
+
+
+def test_truncated_samples_file_is_an_error(run):
+    results, samples = run
+    lines = samples.read_text().splitlines(keepends=True)
+    samples.write_text("".join(lines[:7]))
+    with pytest.raises(DataError, match=f"{samples}: 7 questions but the results file says 10"):
+        compare_tables(load_table([results]), load_table([results]))
+    samples.write_text("".join(lines[:9]) + lines[9][:50])
+    with pytest.raises(DataError, match=f"{samples}, line 10: not valid JSON"):
+        compare_tables(load_table([results]), load_table([results]))
+
+
+def test_samples_of_another_run_are_detected(run):
+    results, samples = run
+    lines = [json.loads(x) for x in samples.read_text().splitlines()]
+    for line in lines:
+        line["acc"] = 1.0
+    samples.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    with pytest.raises(DataError, match="differs from the results file's 0.500000"):
+        compare_tables(load_table([results]), load_table([results]))
+
+
+def test_bad_sample_field_names_line_and_field(run):
+    results, samples = run
+    lines = samples.read_text().splitlines(keepends=True)
+    bad = json.loads(lines[3])
+    bad["ece"] = [1.7, True]
+    lines[3] = json.dumps(bad) + "\n"
+    samples.write_text("".join(lines))
+    with pytest.raises(DataError, match=f"{samples}, line 4, field 'ece'"):
+        compare_tables(load_table([results]), load_table([results]))
+
+
+def test_repeated_runs_keep_the_latest_or_fail(tmp_path):
+    write_run(tmp_path, "m", {"medqa_en": _questions("q", 10, 0.5)}, stamp="old", date=1.0e9)
+    write_run(tmp_path, "m", {"medqa_en": _questions("q", 10, 0.8)}, stamp="new", date=2.0e9)
+    table = load_table([tmp_path])
+    assert table[table["metric"] == "acc"]["value"].tolist() == [0.8]
+    with pytest.raises(ResultsError, match="the same evaluation appears in several files"):
+        load_table([tmp_path], on_duplicate="error")
+
+
+def test_cli_reports_unusable_input_with_exit_2(tmp_path, capsys):
+    (tmp_path / "results_1.json").write_text("{")
+    assert medeval(["leaderboard", str(tmp_path)]) == 2
+    assert "results_1.json" in capsys.readouterr().err
+    assert medeval(["leaderboard", str(tmp_path / "missing")]) == 2
