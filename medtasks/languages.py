@@ -12,19 +12,22 @@ class Language:
     script: str  # regex of the characters a text in this language is mostly written in
     google_code: str  # deep-translator / Google code (Chinese differs: zh-CN)
     mymemory_code: str  # MyMemory wants locales
+    microsoft_code: str  # Microsoft Translator (Chinese: zh-Hans)
+    nllb_code: str  # NLLB-200 / FLORES-200 code
+    bleu_tokenize: str  # sacrebleu tokenizer for BLEU in this language (13a is near 0 for Chinese)
 
 
 LANGUAGES: dict[str, Language] = {
     lang.code: lang
     for lang in (
-        Language("en", "English", r"[A-Za-z]", "en", "en-GB"),
-        Language("es", "Spanish", r"[A-Za-zÁÉÍÓÚÑÜáéíóúñü]", "es", "es-ES"),
-        Language("de", "German", r"[A-Za-zÄÖÜäöüß]", "de", "de-DE"),
-        Language("pt", "Portuguese", r"[A-Za-zÀ-ÿ]", "pt", "pt-PT"),
-        Language("ru", "Russian", r"[\u0400-\u04FF]", "ru", "ru-RU"),
-        Language("fr", "French", r"[A-Za-zÀ-ÿŒœ]", "fr", "fr-FR"),
-        Language("ar", "Arabic", r"[\u0600-\u06FF]", "ar", "ar-SA"),
-        Language("zh", "Chinese", r"[\u4E00-\u9FFF]", "zh-CN", "zh-CN"),
+        Language("en", "English", r"[A-Za-z]", "en", "en-GB", "en", "eng_Latn", "13a"),
+        Language("es", "Spanish", r"[A-Za-zÁÉÍÓÚÑÜáéíóúñü]", "es", "es-ES", "es", "spa_Latn", "13a"),
+        Language("de", "German", r"[A-Za-zÄÖÜäöüß]", "de", "de-DE", "de", "deu_Latn", "13a"),
+        Language("pt", "Portuguese", r"[A-Za-zÀ-ÿ]", "pt", "pt-PT", "pt", "por_Latn", "13a"),
+        Language("ru", "Russian", r"[\u0400-\u04FF]", "ru", "ru-RU", "ru", "rus_Cyrl", "13a"),
+        Language("fr", "French", r"[A-Za-zÀ-ÿŒœ]", "fr", "fr-FR", "fr", "fra_Latn", "13a"),
+        Language("ar", "Arabic", r"[\u0600-\u06FF]", "ar", "ar-SA", "ar", "arb_Arab", "13a"),
+        Language("zh", "Chinese", r"[\u4E00-\u9FFF]", "zh-CN", "zh-CN", "zh-Hans", "zho_Hans", "zh"),
     )
 }
 SOURCE_LANGUAGE = "en"

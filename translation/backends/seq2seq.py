@@ -76,10 +76,7 @@ class Seq2SeqBackend(Backend):
     def _forced_bos(tokenizer, source: str, target: str) -> int | None:
         """Many-to-many models need the source language set and the target language forced."""
         if "nllb" in type(tokenizer).__name__.lower():
-            src, tgt = (getattr(get_language(code), "nllb_code", "") for code in (source, target))
-            if not src or not tgt:
-                raise PermanentError("the languages table has no NLLB code (field nllb_code) for "
-                                     f"{source} or {target}")
+            src, tgt = (get_language(code).nllb_code for code in (source, target))
             tokenizer.src_lang = src
             return tokenizer.convert_tokens_to_ids(tgt)
         if hasattr(tokenizer, "get_lang_id"):  # M2M100: ISO codes
