@@ -13,12 +13,22 @@ class Benchmark:
     letters: str  # option letters, in order
     corpus_name: str  # `corpus_name` in BioMistral/BioInstructQA
     test_size: int  # English test questions (BioMistral's table)
-    fewshot_source: str  # where offline few-shot examples come from (documented in the README)
+    fewshot_source: str  # where offline few-shot examples come from (documented in the README); "" = zero-shot
     mmlu_subject: str = ""  # MMLU file stem, for the mmlu family
+    # Variable option count (TruthfulQA): a question has letters[:n] with min_options <= n <= len(letters).
+    # 0 = every question has exactly `letters`.
+    min_options: int = 0
+    chance_level: float = 0.0  # measured chance where the option count varies (mean of 1/n); else 1/len(letters)
 
     @property
     def chance(self) -> float:
-        return 1.0 / len(self.letters)
+        return self.chance_level or 1.0 / len(self.letters)
+
+    def allowed_letters(self, n: int) -> bool:
+        """Whether a question with n options fits this benchmark."""
+        if self.min_options:
+            return self.min_options <= n <= len(self.letters)
+        return n == len(self.letters)
 
 
 def _mmlu(subject: str, title: str, short: str, size: int) -> Benchmark:
@@ -57,9 +67,22 @@ BENCHMARKS: dict[str, Benchmark] = {
 
 PUBMEDQA_LABELS = ("yes", "no", "maybe")  # shown as options A, B, C
 
+# Benchmarks beside the suite: never in BENCHMARKS, so the ten-task groups and averages stay
+# BioMistral-comparable. TruthfulQA's medical categories: the best answer among the incorrect ones,
+# zero-shot; 13 letters fit the release's largest row (12 incorrect answers), see sources/truthfulqa.py.
+EXTRA_BENCHMARKS: dict[str, Benchmark] = {
+    "truthfulqa_med": Benchmark(
+        "truthfulqa_med", "TruthfulQA (medical categories)", "TruthfulQA", "truthfulqa", "ABCDEFGHIJKLM",
+        "", 90, "", min_options=2,
+        chance_level=0.2167,  # mean of 1/n over the 90 Health, Nutrition and Psychology questions
+    ),
+}
+ALL_BENCHMARKS: dict[str, Benchmark] = {**BENCHMARKS, **EXTRA_BENCHMARKS}
+
 
 def get_benchmark(key: str) -> Benchmark:
+    """Any benchmark, suite or extra; an unknown key fails listing the valid ones."""
     try:
-        return BENCHMARKS[key]
+        return ALL_BENCHMARKS[key]
     except KeyError:
-        raise KeyError(f"unknown benchmark {key!r}; valid: {', '.join(BENCHMARKS)}") from None
+        raise KeyError(f"unknown benchmark {key!r}; valid: {', '.join(ALL_BENCHMARKS)}") from None

@@ -10,7 +10,7 @@ import os
 import random
 from pathlib import Path
 
-from medtasks.benchmarks import get_benchmark
+from medtasks.benchmarks import BENCHMARKS, get_benchmark
 from medtasks.languages import LANGUAGES, SOURCE_LANGUAGE, get_language
 from medtasks.records import Record
 from medtasks.store import MissingData, default_store, has_split, read_records
@@ -29,6 +29,8 @@ def data_dir() -> Path | None:
 
 
 def how_to_prepare(benchmark: str, language: str) -> str:
+    if language != SOURCE_LANGUAGE and benchmark not in BENCHMARKS:  # BioInstructQA holds the suite only
+        return f"translate it: `medeval translate --benchmarks {benchmark} --languages {language}`"
     if language == SOURCE_LANGUAGE:
         return (f"set MEDTASKS_DATA to a folder laid out like the original releases, or run "
                 f"`medeval import --data DIR`, or go online so that `medeval import --hub {benchmark}` works")
@@ -49,6 +51,9 @@ def ensure_split(store: Path, benchmark: str, language: str, split: str) -> None
         sources.import_folder(folder, store, benchmarks=[benchmark])
         if has_split(store, benchmark, language, split):
             return
+    if language != SOURCE_LANGUAGE and benchmark not in BENCHMARKS:
+        raise MissingData(f"{benchmark}_{language}: no {get_language(language).name} {split} data in the store "
+                          f"({store}); {how_to_prepare(benchmark, language)}")
     try:
         if language == SOURCE_LANGUAGE:
             sources.import_hub(benchmark, store)
@@ -101,18 +106,18 @@ def to_doc(record: Record) -> dict:
 
 
 def load_task_dataset(benchmark: str, language: str, fewshot_seed: int = DEFAULT_FEWSHOT_SEED, **_metadata):
-    """Return DatasetDict(test=..., fewshot=...) for one task. Extra metadata keys are ignored."""
+    """Return DatasetDict(test=..., fewshot=...) for one task (test only for a zero-shot benchmark,
+    one without a few-shot source). Extra metadata keys are ignored."""
     import datasets
 
-    get_benchmark(benchmark)
+    bench = get_benchmark(benchmark)
     if language not in LANGUAGES:
         get_language(language)
     seed = int(fewshot_seed)
     store = default_store()
     ensure_split(store, benchmark, language, "test")
-    test = read_records(store, benchmark, language, "test")
+    test = {"test": datasets.Dataset.from_list([to_doc(r) for r in read_records(store, benchmark, language, "test")])}
+    if not bench.fewshot_source:
+        return datasets.DatasetDict(test)
     shots = fewshot_examples(store, benchmark, seed)
-    return datasets.DatasetDict({
-        "test": datasets.Dataset.from_list([to_doc(r) for r in test]),
-        "fewshot": datasets.Dataset.from_list([to_doc(r) for r in shots]),
-    })
+    return datasets.DatasetDict({**test, "fewshot": datasets.Dataset.from_list([to_doc(r) for r in shots])})

@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from typing import Iterable, Sequence
 
+from medtasks.prompts import LETTERS
+
 ECE_BINS = 5
 
 
@@ -66,7 +68,7 @@ def score_question(logliks: Sequence[float], is_greedy: Sequence[bool], gold: in
 def process_results(doc, results) -> dict:
     logliks = [ll for ll, _ in results]
     greedy = [g for _, g in results]
-    gold = "ABCDEFGH".index(doc["answer"])
+    gold = LETTERS.index(doc["answer"])
     return score_question(logliks, greedy, gold)
 
 

@@ -11,7 +11,7 @@ from typing import Mapping, Sequence
 INSTRUCTION = "The following are multiple choice questions (with answers) about medical knowledge."
 SEPARATOR = " \n "
 ANSWER_PREFIX = "**Answer:**("
-LETTERS = "ABCDEFGH"
+LETTERS = "ABCDEFGHIJKLM"  # 13: TruthfulQA rows have up to 13 options; the suite uses the first 3-5
 
 
 def format_question(question: str, options: Mapping[str, str], context: str | None = None) -> str:

@@ -5,7 +5,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from medtasks.benchmarks import BENCHMARKS
+from medtasks.benchmarks import ALL_BENCHMARKS
 from medtasks.languages import LANGUAGES
 
 SPLITS = ("test", "train", "validation", "fewshot", "fewshot1", "fewshot2", "fewshot3")
@@ -61,18 +61,21 @@ def validate(record: Record, source: str, where: str | int | None) -> Record:
 
     if not isinstance(record.id, str) or not record.id.strip():
         fail("id", "empty id")
-    if record.benchmark not in BENCHMARKS:
-        fail("benchmark", f"unknown benchmark {record.benchmark!r}; valid: {', '.join(BENCHMARKS)}")
+    if record.benchmark not in ALL_BENCHMARKS:
+        fail("benchmark", f"unknown benchmark {record.benchmark!r}; valid: {', '.join(ALL_BENCHMARKS)}")
     if record.language not in LANGUAGES:
         fail("language", f"unknown language {record.language!r}; valid: {', '.join(LANGUAGES)}")
     if record.split not in SPLITS:
         fail("split", f"unknown split {record.split!r}; valid: {', '.join(SPLITS)}")
     if not isinstance(record.question, str) or not record.question.strip():
         fail("question", "empty question")
-    letters = BENCHMARKS[record.benchmark].letters
-    if not isinstance(record.options, dict) or list(record.options) != list(letters):
+    bench = ALL_BENCHMARKS[record.benchmark]
+    n = len(record.options) if isinstance(record.options, dict) else 0
+    if not isinstance(record.options, dict) or not bench.allowed_letters(n) or list(record.options) != list(bench.letters[:n]):
         got = list(record.options) if isinstance(record.options, dict) else type(record.options).__name__
-        fail("options", f"expected options {list(letters)}, got {got}")
+        expected = (f"the first {bench.min_options} to {len(bench.letters)} of {bench.letters}" if bench.min_options
+                    else str(list(bench.letters)))
+        fail("options", f"expected options {expected}, got {got}")
     for letter, text in record.options.items():
         if not isinstance(text, str) or not text.strip():
             fail(f"options.{letter}", "empty option text")

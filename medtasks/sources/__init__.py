@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from medtasks.benchmarks import BENCHMARKS, get_benchmark
+from medtasks.benchmarks import ALL_BENCHMARKS, BENCHMARKS, get_benchmark
 from medtasks.languages import LANGUAGES, SOURCE_LANGUAGE
 from medtasks.records import Record
-from medtasks.sources import bioinstructqa, fewshot_pool, hub, medmcqa, medqa, mmlu, pubmedqa
+from medtasks.sources import bioinstructqa, fewshot_pool, hub, medmcqa, medqa, mmlu, pubmedqa, truthfulqa
 from medtasks.sources.common import Importer, log
 from medtasks.sources.hub import HubUnavailable
 from medtasks.store import write_records
@@ -32,6 +32,8 @@ IMPORTERS: dict[str, Importer] = {
                  mmlu.read),
         Importer("fewshot_pool", "English dev pool JSON ('(A) ...' options) -> MedQA / MedMCQA few-shot",
                  fewshot_pool.read),
+        Importer("truthfulqa", "TruthfulQA.csv (original release): medical categories -> truthfulqa_med, "
+                 "best answer among the incorrect ones, seeded option order", truthfulqa.read),
         Importer("bioinstructqa", "BioMistral's BioInstructQA data.zip: 8 languages + 3 few-shot sets",
                  bioinstructqa.read),
         Importer("hub", "Hugging Face hub datasets (path = benchmark key); fails fast offline",
@@ -48,6 +50,7 @@ LAYOUT = {
     "mmlu_dev": "mmlu/en/dev/{subject}_dev.csv",
     "mmlu_translated": "mmlu/{code}/mmlu_{Language}_test_{subject}_test.csv",
     "fewshot_pool": "fewshot_pool/en/dev_en.json",
+    "truthfulqa": "truthfulqa/en/TruthfulQA.csv",
 }
 
 
@@ -75,10 +78,10 @@ def _mmlu_records(root: Path, key: str) -> list[Record]:
 
 
 def _family_records(root: Path, key: str) -> list[Record]:
-    family = BENCHMARKS[key].family
+    family = ALL_BENCHMARKS[key].family
     if family == "mmlu":
         return _mmlu_records(root, key)
-    path = root / LAYOUT[family].format(n=len(BENCHMARKS[key].letters))
+    path = root / LAYOUT[family].format(n=len(ALL_BENCHMARKS[key].letters))
     if not path.exists():
         return []
     if family == "medqa":
@@ -87,7 +90,8 @@ def _family_records(root: Path, key: str) -> list[Record]:
 
 
 def folder_records(data_dir, benchmarks=None) -> list[Record]:
-    """Every record the folder holds for `benchmarks` (keys; None = all), English few-shot pool included."""
+    """Every record the folder holds for `benchmarks` (keys; None = the ten-task suite, without the extra
+    benchmarks such as truthfulqa_med, which are imported when named), English few-shot pool included."""
     root = Path(data_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"data folder {root} does not exist")
@@ -129,7 +133,10 @@ def import_hub(benchmark: str, store, language: str = SOURCE_LANGUAGE) -> dict[s
     key = get_benchmark(benchmark).key
     if language not in LANGUAGES:
         raise KeyError(f"unknown language {language!r}; valid: {', '.join(LANGUAGES)}")
-    if language == SOURCE_LANGUAGE and (key in hub.FETCHERS or BENCHMARKS[key].family == "mmlu"):
+    if language == SOURCE_LANGUAGE and (key in hub.FETCHERS or ALL_BENCHMARKS[key].family == "mmlu"):
         hub.ensure_hub(f"{key} ({language})")
         return write_records(Path(store), hub.fetch(key))
+    if key not in BENCHMARKS:
+        raise KeyError(f"{key} in {language} is not on the hub (BioInstructQA holds the ten-task suite only): "
+                       f"translate it with `medeval translate --benchmarks {key} --languages {language}`")
     return import_bioinstructqa_from_hub(store, [key], [language])

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from medtasks.benchmarks import BENCHMARKS, get_benchmark
 from medtasks.records import DataError, Record
-from medtasks.sources import medmcqa, pubmedqa
+from medtasks.sources import medmcqa, pubmedqa, truthfulqa
 from medtasks.sources.common import checked, field, provenance, text_field
 
 NAME = "hub"
@@ -26,6 +26,7 @@ MEDQA = "GBaker/MedQA-USMLE-4-options-hf"  # sent1 = question, ending0..3, label
 MEDMCQA = "openlifescienceai/medmcqa"  # cop 0-3; validation = the official dev split
 PUBMEDQA = ("qiaojin/PubMedQA", "pqa_labeled")  # one split, 1000 rows
 MMLU = "cais/mmlu"  # config = subject; choices list, answer 0-3
+TRUTHFULQA = ("truthfulqa/truthful_qa", "generation")  # the CSV's columns as lists; one split, validation
 BIOINSTRUCTQA = ("BioMistral/BioInstructQA", "data.zip")
 # The official PubMedQA test ids are not on the hub; they come from the authors' repository.
 PUBMEDQA_TEST_IDS = "https://raw.githubusercontent.com/pubmedqa/pubmedqa/master/data/test_ground_truth.json"
@@ -189,6 +190,30 @@ def fetch_mmlu(benchmark: str) -> list[Record]:
     return records
 
 
+def truthfulqa_rows(rows) -> list[tuple[int, int, dict]]:
+    """Hub `generation` rows -> (index, row number, normalized row) as truthfulqa.select takes them (pure)."""
+    out = []
+    for number, row in enumerate(rows, 1):
+        incorrect = row.get("incorrect_answers")
+        if not isinstance(incorrect, list):
+            raise DataError(f"{TRUTHFULQA[0]}/{TRUTHFULQA[1]}", number, "incorrect_answers",
+                            f"expected a list, got {type(incorrect).__name__}")
+        out.append((number, number, {"type": row.get("type"), "category": row.get("category"),
+                                     "question": row.get("question"), "best_answer": row.get("best_answer"),
+                                     "incorrect_answers": incorrect}))
+    return out
+
+
+def fetch_truthfulqa(categories=None, seed: int = truthfulqa.ORDER_SEED) -> list[Record]:
+    """The medical categories of TruthfulQA's `generation` config (not multiple_choice: its mc1/mc2
+    choice lists differ from the CSV's answers); the same ids and options as the CSV release."""
+    repo, config = TRUTHFULQA
+    rows = [dict(row) for row in _load(repo, config)["validation"]]
+    chosen = tuple(categories) if categories is not None else truthfulqa.default_categories()
+    return truthfulqa.select(truthfulqa_rows(rows), chosen, f"{repo}/{config}:validation", rows_sha256(rows),
+                             seed, importer=NAME)
+
+
 def download_bioinstructqa() -> Path:
     try:
         from huggingface_hub import hf_hub_download
@@ -198,7 +223,8 @@ def download_bioinstructqa() -> Path:
     return Path(hf_hub_download(repo_id=repo, filename=filename, repo_type="dataset"))
 
 
-FETCHERS = {"medqa": fetch_medqa, "medmcqa": fetch_medmcqa, "pubmedqa": fetch_pubmedqa}
+FETCHERS = {"medqa": fetch_medqa, "medmcqa": fetch_medmcqa, "pubmedqa": fetch_pubmedqa,
+            "truthfulqa_med": fetch_truthfulqa}
 
 
 def fetch(benchmark: str) -> list[Record]:
