@@ -41,11 +41,23 @@ def _flag(value, path, line, name) -> float:
     return float(value)
 
 
+def _skip_prompts(text: str) -> str:
+    """The line without its "arguments" (the few-shot prompt, once per letter: most of the bytes).
+    Unescaped `"resps": ` cannot occur inside a JSON string, so the cut is exact where lm-eval's key
+    order holds; anything else falls back to parsing the whole line."""
+    start = text.find(', "arguments": ')
+    end = text.find(', "resps": ', start)
+    return text[:start] + text[end:] if 0 < start < end else text
+
+
 def parse_line(text: str, path, line: int) -> tuple:
     try:
-        sample = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise DataError(str(path), line, None, f"not valid JSON (truncated or corrupt?): {err.msg}") from None
+        sample = json.loads(_skip_prompts(text))
+    except json.JSONDecodeError:
+        try:
+            sample = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise DataError(str(path), line, None, f"not valid JSON (truncated or corrupt?): {err.msg}") from None
     if not isinstance(sample, dict):
         raise DataError(str(path), line, None, "expected a JSON object (an lm-eval sample)")
     doc = sample.get("doc")

@@ -48,8 +48,10 @@ def _sample_line(doc_id: int, task: str, q: Question, prompt: str) -> str:
 
 def write_run(output: Path, model: str, tasks: dict[str, list[Question]], fewshot_seed: int = 1,
               stamp: str = "2026-01-01T00-00-00.000000", date: float = 1767225600.0, version: str = "1.0",
-              n_shot: int = 3, samples: bool = True, prompt_chars: int = 0, lm_eval_version: str = "0.4.13") -> Path:
-    """One lm-eval run of `model` over `tasks`; returns the results file."""
+              n_shot: int = 3, samples: bool = True, prompt_chars: int = 0, config_chars: int = 0,
+              lm_eval_version: str = "0.4.13") -> Path:
+    """One lm-eval run of `model` over `tasks`; returns the results file. `prompt_chars` and
+    `config_chars` pad prompts and task configs to the sizes real files have (for benchmarks)."""
     folder = Path(output) / _sanitize(model)
     folder.mkdir(parents=True, exist_ok=True)
     prompt = "x" * prompt_chars
@@ -68,6 +70,7 @@ def write_run(output: Path, model: str, tasks: dict[str, list[Question]], fewsho
             "ece,none": ece, "ece_stderr,none": "N/A", "brier,none": brier, "brier_stderr,none": 0.0,
         }
         configs[task] = {"task": task, "num_fewshot": n_shot, "output_type": "multiple_choice",
+                         "custom_dataset": "x" * config_chars,
                          "metadata": {"version": float(version), "pretrained": model, "fewshot_seed": fewshot_seed}}
         if samples:
             with open(folder / f"samples_{task}_{stamp}.jsonl", "w", encoding="utf-8") as fh:

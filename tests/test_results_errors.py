@@ -158,3 +158,14 @@ def test_cli_reports_unusable_input_with_exit_2(tmp_path, capsys):
     assert medeval(["leaderboard", str(tmp_path)]) == 2
     assert "results_1.json" in capsys.readouterr().err
     assert medeval(["leaderboard", str(tmp_path / "missing")]) == 2
+
+
+def test_prompt_skipping_parse_equals_full_parse():
+    from results.samples import parse_line
+
+    line = {"doc_id": 0, "doc": {"id": "q1", "question": 'tricky ", "resps": [] text', "answer": "A"},
+            "target": "A", "arguments": {"gen_args_0": {"arg_0": 'prompt with ", "arguments": inside', "arg_1": "A"}},
+            "resps": [[["-1.0", "True"]]], "filtered_resps": [["-1.0", "True"]], "filter": "none",
+            "acc": 1.0, "strict_acc": 1.0, "ece": [0.37, True], "brier": 0.4}
+    assert parse_line(json.dumps(line), "f", 1) == ("q1", 1.0, 1.0, 0.37, 0.4)
+    assert parse_line(json.dumps(dict(reversed(list(line.items())))), "f", 1) == ("q1", 1.0, 1.0, 0.37, 0.4)
