@@ -5,14 +5,13 @@ size and speed relative to the original. Prints its figures; everything runs one
     .venv/bin/python benchmarks/bench_model_ops.py --sizes 256x4 512x8 --methods bnb-nf4 gguf-q8_0
 
 Models are random Mistral checkpoints (tests/tiny.py) of HIDDENxLAYERS. Each merge runs in its own
-process; its peak RSS comes from wait4(). mergekit memory-maps inputs and writes the output shard by
+process, which reports its own peak RSS (VmHWM). mergekit memory-maps inputs and writes the output shard by
 shard, so peak memory should track the shard size, not the model size: the report prints both ratios.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -29,18 +28,20 @@ from model_ops.merge import merge
 from model_ops.presets import build_config
 merge(build_config(sys.argv[1], sys.argv[2], sys.argv[3], dtype="float32"), sys.argv[4], seed=0,
       shard_size=sys.argv[5], quiet=True)
+from model_ops.measure import peak_rss_mb
+print(peak_rss_mb())
 """
 
 
 def run_child(args: list[str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS MB) of a child process."""
+    """(wall seconds, peak RSS MB) of a child process, which prints its own VmHWM last
+    (wait4's ru_maxrss would include the parent's RSS inherited at fork)."""
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - start
-    if status != 0:
-        raise RuntimeError(f"child failed: {proc.stderr.read().decode()[-2000:]}")
-    return wall, usage.ru_maxrss / 1024
+    if proc.returncode != 0:
+        raise RuntimeError(f"child failed: {proc.stderr[-2000:]}")
+    return wall, float(proc.stdout.strip().splitlines()[-1])
 
 
 def weights_mb(model_dir: Path) -> float:

@@ -19,8 +19,14 @@ def _rss_mb() -> float:
     return pages * resource.getpagesize() / 2**20
 
 
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+def peak_rss_mb() -> float:
+    """This process's high-water RSS (VmHWM). Not ru_maxrss: that survives fork+exec and would
+    report the parent's size when the parent is larger."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def measure(model_dir: str, prompts: list[str], new_tokens: int, tasks: list[str], limit: int | None,
@@ -40,7 +46,7 @@ def measure(model_dir: str, prompts: list[str], new_tokens: int, tasks: list[str
     tokenizer = AutoTokenizer.from_pretrained(model_dir)  # GGUF dirs carry tokenizer files beside the .gguf
     result = {"load_s": round(load_s, 3),
               "peak_load_mb": round((torch.cuda.max_memory_allocated() / 2**20) if cuda
-                                    else _peak_rss_mb() - before, 1),
+                                    else peak_rss_mb() - before, 1),
               "memory_kind": "cuda max_memory_allocated" if cuda else "peak RSS increase over the process"}
 
     generated, start = 0, time.perf_counter()
