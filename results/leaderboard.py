@@ -8,13 +8,15 @@ Views (a registry; each returns a Grid that render.py writes as Markdown, CSV or
 Averages are taken per few-shot seed, then summarised over seeds (so the std of an average is
 the spread of the per-seed averages). An average over an incomplete set of tasks is left empty,
 never computed over fewer tasks; rows of different task versions or regimes are never mixed.
+Benchmarks outside the ten-task suite (TruthfulQA's medical categories) never enter a view's tasks
+or averages: summary and tasks views show them in columns of their own, in their own regime.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 
-from medtasks.benchmarks import BENCHMARKS
+from medtasks.benchmarks import BENCHMARKS, EXTRA_BENCHMARKS
 from medtasks.languages import LANGUAGES
 
 from results.load import ResultsError
@@ -61,12 +63,13 @@ class Grid:
         return self
 
 
-def select(table, metric: str = "acc", regime: str | None = None, models=None, languages=None):
+def select(table, metric: str = "acc", regime: str | None = None, models=None, languages=None,
+           benchmarks=BENCHMARKS):
     """Rows of one metric and one regime, checked comparable: one task version and one question
-    count per task across the selected models."""
+    count per task across the selected models. Only `benchmarks` (default: the ten-task suite)."""
     if metric not in HIGHER_IS_BETTER:
         raise ResultsError(f"unknown metric {metric!r}; valid: {', '.join(HIGHER_IS_BETTER)}")
-    rows = table[table["metric"] == metric]
+    rows = table[(table["metric"] == metric) & table["benchmark"].isin(list(benchmarks))]
     if models:
         unknown = sorted(set(models) - set(rows["model"]))
         if unknown:
@@ -164,6 +167,35 @@ def _notes(rows, metric: str) -> list[str]:
             "empty when a task is missing"]
 
 
+def extra_columns(table, metric, regime=None, models=None, languages=None) -> tuple[list[str], dict, list[str]]:
+    """Columns "<short> <lang>" of the benchmarks beside the suite (e.g. "TruthfulQA fr"): their names,
+    {model: {column: Cell}} (mean ± std over seeds) and a note; nothing when no such results exist.
+    They keep their own regime (TruthfulQA is zero-shot); `regime` decides only when they mix several."""
+    rows = table[(table["metric"] == metric) & table["benchmark"].isin(list(EXTRA_BENCHMARKS))]
+    if models:
+        rows = rows[rows["model"].isin(models)]
+    if languages:
+        rows = rows[rows["language"].isin(languages)]
+    regimes = sorted(rows["regime"].unique())
+    if len(regimes) > 1:
+        if regime not in regimes:
+            raise ResultsError(f"the {', '.join(sorted(rows['benchmark'].unique()))} results mix regimes "
+                               f"{', '.join(regimes)}: pick one (--regime)")
+        rows = rows[rows["regime"] == regime]
+    if rows.empty:
+        return [], {}, []
+    check_comparable(rows)
+    order = {(b, lang): i for i, (b, lang) in enumerate((b, lang) for b in EXTRA_BENCHMARKS for lang in LANGUAGES)}
+    keys = sorted({(b, lang) for b, lang in zip(rows["benchmark"], rows["language"])}, key=order.get)
+    names = {key: f"{EXTRA_BENCHMARKS[key[0]].short} {key[1]}" for key in keys}
+    cells: dict = {}
+    for (model, bench, lang), group in rows.groupby(["model", "benchmark", "language"]):
+        cells.setdefault(model, {})[names[(bench, lang)]] = _cell(group["value"].tolist())
+    titles = ", ".join(sorted({f"{b.title} ({b.key})" for b in map(EXTRA_BENCHMARKS.get, rows["benchmark"].unique())}))
+    note = f"{titles}: regime {rows['regime'].iloc[0]}; in columns of its own, never in Avg"
+    return [names[k] for k in keys], cells, [note]
+
+
 def summary_view(table, metric="acc", regime=None, models=None, languages=None) -> Grid:
     rows = select(table, metric, regime, models, languages)
     higher = HIGHER_IS_BETTER[metric]
@@ -173,13 +205,14 @@ def summary_view(table, metric="acc", regime=None, models=None, languages=None) 
     if metric in ACCURACY_METRICS:
         columns.append("Avg (chance-centred)")
         keys.append("centred")
+    extra, extra_cells, extra_note = extra_columns(table, metric, regime, models, languages)
     body = []
     for model, seeds in _per_seed(rows).items():
         cells = _summary_cells(seeds, tasks_by_lang, metric)
-        body.append((model, [cells[k] for k in keys]))
+        body.append((model, [cells[k] for k in keys] + [extra_cells.get(model, {}).get(c) for c in extra]))
     body.sort(key=lambda r: _sort_key(r[1][keys.index("all")], higher))
-    return Grid(f"medeval leaderboard: {metric} per language", columns, body, _notes(rows, metric),
-                higher).mark_best()
+    return Grid(f"medeval leaderboard: {metric} per language", columns + extra, body,
+                _notes(rows, metric) + extra_note, higher).mark_best()
 
 
 def tasks_view(table, metric="acc", regime=None, models=None, language="en", headline=False) -> Grid:
@@ -193,18 +226,23 @@ def tasks_view(table, metric="acc", regime=None, models=None, language="en", hea
     centred = metric in ACCURACY_METRICS and not headline
     if centred:
         columns.append("Avg (chance-centred)")
+    extra, extra_cells, extra_note = ([], {}, []) if headline else extra_columns(table, metric, regime, models, [language])
     body = []
     for model, seeds in _per_seed(rows).items():
         cells = [_cell([seeds[s].get(t, math.nan) for s in seeds]) for t in tasks]
         summary = _summary_cells(seeds, {language: tasks}, metric)
-        body.append((model, cells + [summary[language]] + ([summary["centred"]] if centred else [])))
+        body.append((model, cells + [summary[language]] + ([summary["centred"]] if centred else [])
+                     + [extra_cells.get(model, {}).get(c) for c in extra]))
     body.sort(key=lambda r: _sort_key(r[1][len(tasks)], higher))
     if metric in ACCURACY_METRICS:
         chance = [Cell(b.chance) for b in benches]
-        body.append(("chance", chance + [Cell(macro_average([b.chance for b in benches]))] + ([Cell(0.0)] if centred else [])))
+        extra_chance = [Cell(b.chance) for b in EXTRA_BENCHMARKS.values() for c in extra if c.startswith(b.short + " ")]
+        body.append(("chance", chance + [Cell(macro_average([b.chance for b in benches]))]
+                     + ([Cell(0.0)] if centred else []) + extra_chance))
+    columns += extra
     title = (f"BioMistral headline layout ({LANGUAGES[language].name}, {metric})" if headline
              else f"medeval leaderboard: {metric}, {LANGUAGES[language].name} tasks")
-    notes = _notes(rows, metric)
+    notes = _notes(rows, metric) + extra_note
     if headline:
         notes[0] = f"metric: {metric} (x100); mean over few-shot seeds {', '.join(map(str, sorted(rows['fewshot_seed'].unique())))}"
     return Grid(title, columns, body, notes, higher, show_std=not headline).mark_best()

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from medtasks.benchmarks import BENCHMARKS
+from medtasks.benchmarks import ALL_BENCHMARKS
 from medtasks.languages import LANGUAGES
 from medtasks.records import DataError
 
@@ -46,9 +46,9 @@ class TaskName:
 
 
 def parse_task(name: str) -> TaskName | None:
-    """`<benchmark>_<language>` per medtasks' tables, else None (not one of our tasks)."""
+    """`<benchmark>_<language>` per medtasks' tables (suite or extra, e.g. truthfulqa_med), else None."""
     stem, _, lang = name.rpartition("_")
-    if stem in BENCHMARKS and lang in LANGUAGES:
+    if stem in ALL_BENCHMARKS and lang in LANGUAGES:
         return TaskName(name, stem, lang)
     return None
 

@@ -37,7 +37,7 @@ def model_summary(table, model: str, regime: str | None = None) -> dict:
     """Everything published about one model: per task, per language and overall, every metric."""
     if model not in set(table["model"]):
         raise ResultsError(f"unknown model {model!r}; valid: {', '.join(sorted(table['model'].unique()))}")
-    part = table[table["model"] == model]
+    part = table[(table["model"] == model) & table["benchmark"].isin(list(BENCHMARKS))]  # the ten-task suite
     rows = select(part, "acc", regime)
     regime = rows["regime"].iloc[0]
     part = part[part["regime"] == regime]

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from medtasks.benchmarks import BENCHMARKS
+from medtasks.benchmarks import ALL_BENCHMARKS as BENCHMARKS  # the suite and the extra benchmarks
 from medtasks.languages import LANGUAGES
 from medtasks.metrics import expected_calibration_error
 
