@@ -37,7 +37,8 @@ def register(subparsers) -> None:
         "are never sent; few-shot examples stay English (BioMistral's protocol). Items failing a check go to "
         "<store>/_translation/<benchmark>/<lang>/<split>.rejected.jsonl with the reasons. Every translation is "
         "cached as soon as it arrives, so an interrupted run resumes without paying twice.")
-    p.add_argument("--benchmarks", nargs="+", metavar="KEY", help="benchmark keys (default: all ten)")
+    p.add_argument("--benchmarks", nargs="+", metavar="KEY",
+                   help="benchmark keys (default: the ten-task suite; truthfulqa_med when named)")
     p.add_argument("--splits", nargs="+", default=["test"], help="splits to translate (default: test)")
     p.add_argument("--languages", nargs="+", metavar="CODE", help="target languages (default: all but English)")
     p.add_argument("--store", type=Path, help="store holding the English records (default: $MEDTASKS_STORE)")
@@ -76,12 +77,16 @@ def _backend(args, name: str):
 
 
 def _defaults(args):
-    from medtasks.benchmarks import BENCHMARKS
+    from medtasks.benchmarks import BENCHMARKS, get_benchmark
     from medtasks.languages import LANGUAGES, SOURCE_LANGUAGE
     from medtasks.store import default_store
 
     store = args.store or default_store()
-    return (store, args.benchmarks or list(BENCHMARKS),
+    try:  # suite or extra (truthfulqa_med); an unknown key lists the valid ones
+        benchmarks = [get_benchmark(b).key for b in args.benchmarks] if args.benchmarks else list(BENCHMARKS)
+    except KeyError as err:
+        raise SystemExit(err.args[0]) from None
+    return (store, benchmarks,
             args.languages or [code for code in LANGUAGES if code != SOURCE_LANGUAGE])
 
 
