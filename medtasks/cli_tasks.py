@@ -72,7 +72,7 @@ def cmd_import(args) -> int:
 
 
 def cmd_tasks(args) -> int:
-    from medtasks.benchmarks import BENCHMARKS
+    from medtasks.benchmarks import ALL_BENCHMARKS
     from medtasks.languages import LANGUAGES
     from medtasks.tasks import generate
 
@@ -83,10 +83,10 @@ def cmd_tasks(args) -> int:
     from medtasks.store import default_store, has_split
 
     store = default_store()
-    print("task = <benchmark>_<language>   groups: medeval, medeval_<language>   tags: medeval_<benchmark>")
+    print("task = <benchmark>_<language>   groups: medeval, medeval_<language>, medeval_truthfulqa   tags: medeval_<benchmark>")
     print(f"test data in the store ({store}): + present, . not yet (imported or translated on first use)")
     print(f"{'benchmark':28s} " + " ".join(f"{code:>3s}" for code in LANGUAGES) + "   title")
-    for key, bench in BENCHMARKS.items():
+    for key, bench in ALL_BENCHMARKS.items():
         marks = " ".join(f"{'+' if has_split(store, key, code, 'test') else '.':>3s}" for code in LANGUAGES)
         print(f"{key:28s} {marks}   {bench.title}")
     return 0
@@ -116,12 +116,13 @@ def lm_eval_command(model_path: str, tasks: str, output: Path, limit=None, fewsh
 
 def known_names() -> list[str]:
     """Every task, group and tag name we define (from the same tables as the generator)."""
-    from medtasks.benchmarks import BENCHMARKS
+    from medtasks.benchmarks import BENCHMARKS, EXTRA_BENCHMARKS
     from medtasks.languages import LANGUAGES
     from medtasks.tasks import generate as g
 
-    return ([g.SUITE_GROUP] + [g.language_group(l) for l in LANGUAGES] + [g.benchmark_tag(b) for b in BENCHMARKS]
-            + [g.task_name(b, l) for b in BENCHMARKS for l in LANGUAGES])
+    return ([g.SUITE_GROUP, g.TRUTHFULQA_GROUP] + [g.language_group(l) for l in LANGUAGES]
+            + [g.benchmark_tag(b) for b in BENCHMARKS]
+            + [g.task_name(b, l) for b in [*BENCHMARKS, *EXTRA_BENCHMARKS] for l in LANGUAGES])
 
 
 def resolve_tasks(tasks: str) -> str:

@@ -90,12 +90,12 @@ def _family_records(root: Path, key: str) -> list[Record]:
 
 
 def folder_records(data_dir, benchmarks=None) -> list[Record]:
-    """Every record the folder holds for `benchmarks` (keys; None = the ten-task suite, without the extra
-    benchmarks such as truthfulqa_med, which are imported when named), English few-shot pool included."""
+    """Every record the folder holds for `benchmarks` (keys; None = all, truthfulqa_med included),
+    English few-shot pool included."""
     root = Path(data_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"data folder {root} does not exist")
-    keys = [get_benchmark(key).key for key in benchmarks] if benchmarks is not None else list(BENCHMARKS)
+    keys = [get_benchmark(key).key for key in benchmarks] if benchmarks is not None else list(ALL_BENCHMARKS)
     records = [record for key in keys for record in _family_records(root, key)]
     pool = root / LAYOUT["fewshot_pool"]
     if pool.exists():
