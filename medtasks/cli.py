@@ -13,9 +13,9 @@ import sys
 PACKAGE_CLIS = (
     "medtasks.cli_tasks",  # import, tasks, model, eval
     "translation.cli",  # translate, translation-report
-    "training.cli",  # corpus, pretrain, sft
-    "model_ops.cli",  # merge, quantize, variants-table
-    "results.cli",  # leaderboard, plots, compare, publish
+    "training.cli",  # corpus, pretrain, sft, merge-adapter
+    "model_ops.cli",  # merge, quantize, variants
+    "results.cli",  # results-table, leaderboard, calibration, plots, compare, publish
 )
 
 
