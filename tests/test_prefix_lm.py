@@ -172,14 +172,18 @@ def test_lm_eval_finds_the_backend_by_name_in_a_fresh_interpreter():
     assert out.strip() == "medtasks.prefix_lm:PrefixCachingHFLM"
 
 
-def test_discovery_registers_lazily_and_never_replaces_a_name():
-    from lm_eval.api.registry import model_registry
+def test_discovery_registers_entry_points_lazily_and_never_replaces_a_name(monkeypatch):
+    from lm_eval.api.registry import get_model, model_registry
 
     from medtasks import _discovery
+    from medtasks.prefix_lm import PrefixCachingHFLM
 
-    assert "hf-prefix" in _discovery.entry_point_models()
+    declared = {**_discovery.entry_point_models(), "medtasks-probe": "medtasks.prefix_lm:PrefixCachingHFLM",
+                "hf": "medtasks.prefix_lm:PrefixCachingHFLM"}  # a clash with a built-in name must not win
+    monkeypatch.setattr(_discovery, "entry_point_models", lambda: declared)
     before = model_registry.get("hf")
-    _discovery.register_models(None)  # second call: names already there stay as they are
+    _discovery.register_models(None)
+    assert get_model("medtasks-probe") is PrefixCachingHFLM
     assert model_registry.get("hf") is before
 
 
