@@ -1,6 +1,6 @@
 """Translation throughput and cost figures against the loopback LibreTranslate server.
 
-    .venv/bin/python benchmarks/translation_bench.py [--latency 0.05] [--workers 8] [--items 40]
+    .venv/bin/python benchmarks/bench_translation.py [--latency 0.05] [--workers 8] [--items 40]
 
 Prints, measured side by side in one run:
   1. throughput with N workers over 1 worker (ratio), fixed per-request server latency;
