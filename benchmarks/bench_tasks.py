@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,8 +37,14 @@ def evaluate_with_counter(model_dir: str, tasks: list[str], limit: int):
     harness_s = time.perf_counter() - started
     hook.remove()
     questions = sum(len(v) for v in out["samples"].values())
-    prompts = [s["arguments"]["gen_args_0"]["arg_0"] for v in out["samples"].values() for s in v]
+    prompts = [context_of(s) for v in out["samples"].values() for s in v]
     return lm, calls, questions, prompts, harness_s
+
+
+def context_of(sample: dict) -> str:
+    """The scored prompt of a sample: (context, continuation) pairs in memory, a dict once saved."""
+    args = sample["arguments"]
+    return args[0][0] if isinstance(args, (list, tuple)) else args["gen_args_0"]["arg_0"]
 
 
 def raw_loop(lm, prompts: list[str]) -> float:
@@ -54,20 +59,21 @@ def raw_loop(lm, prompts: list[str]) -> float:
     return time.perf_counter() - started
 
 
-def startup_overhead(repeats: int = 3) -> tuple[float, float]:
+def startup_overhead(repeats: int = 5) -> tuple[float, float]:
     """(.pth hook import cost at interpreter start, extra TaskManager time for our folders), seconds."""
     out = subprocess.run([sys.executable, "-X", "importtime", "-c", "pass"], capture_output=True, text=True).stderr
-    hook_us = sum(int(m.group(1)) for m in re.finditer(r"\|\s+(\d+) \| medtasks(?:\._discovery)?\s*$", out, re.M))
-    code = ("import time, lm_eval.tasks.manager as m; from lm_eval.tasks import TaskManager; "
-            "init = TaskManager.__init__; raw = getattr(init, '__wrapped__', init); "
-            "t = time.perf_counter(); raw(TaskManager.__new__(TaskManager)); a = time.perf_counter() - t; "
-            "t = time.perf_counter(); TaskManager(); b = time.perf_counter() - t; print(a, b)")
-    extra = []
-    for _ in range(repeats):
-        a, b = map(float, subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                                         check=True).stdout.split())
-        extra.append(b - a)
-    return hook_us / 1e6, statistics.median(extra)
+    hook = re.search(r"\|\s+(\d+) \|\s+medtasks\._discovery\s*$", out, re.M)
+    if hook is None:
+        raise RuntimeError("medtasks._discovery is not imported at start-up: is the .pth file installed?")
+    # One process: warm the index once, then alternate built-ins-only and patched builds.
+    code = ("import time, statistics; from lm_eval.tasks import TaskManager; init = TaskManager.__init__; "
+            "raw = init.__wrapped__; raw(TaskManager.__new__(TaskManager)); a, b = [], []\n"
+            f"for _ in range({repeats}):\n"
+            "    t = time.perf_counter(); raw(TaskManager.__new__(TaskManager)); a.append(time.perf_counter() - t)\n"
+            "    t = time.perf_counter(); TaskManager(); b.append(time.perf_counter() - t)\n"
+            "print(statistics.median(b) - statistics.median(a))")
+    extra = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    return int(hook.group(1)) / 1e6, extra
 
 
 def main() -> int:

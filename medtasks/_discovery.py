@@ -14,7 +14,6 @@ placeholder, so nothing heavy is imported until that model is asked for.
 """
 from __future__ import annotations
 
-import importlib.abc
 import importlib.machinery
 import sys
 
@@ -98,7 +97,7 @@ def register_models(models_module) -> None:
             model_registry.register(name, target=target)
 
 
-class _PatchingLoader(importlib.abc.Loader):
+class _PatchingLoader:  # a loader by protocol; importing importlib.abc would cost every start-up
     def __init__(self, wrapped, patch=patch_task_manager):
         self.wrapped = wrapped
         self.patch = patch
@@ -111,7 +110,7 @@ class _PatchingLoader(importlib.abc.Loader):
         self.patch(module)
 
 
-class _ManagerFinder(importlib.abc.MetaPathFinder):
+class _ManagerFinder:  # a meta path finder by protocol
     def find_spec(self, name, path, target=None):
         patch = PATCHES.get(name)
         if patch is None:
