@@ -178,7 +178,6 @@ def _lm_eval(model_args, tmp_path, shared_data):
     return result["results"]["medqa_en"]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("method", ["bnb-nf4", "gguf-q8_0"])
 def test_lm_eval_evaluates_the_quantized_directory(method, quantized, tmp_path, shared_data):
     pytest.importorskip("bitsandbytes" if method.startswith("bnb") else "gguf")
@@ -186,7 +185,6 @@ def test_lm_eval_evaluates_the_quantized_directory(method, quantized, tmp_path, 
     assert 0.0 <= metrics["acc,none"] <= 1.0 and "strict_acc,none" in metrics
 
 
-@pytest.mark.slow
 def test_variants_command_writes_markdown_and_json(quantized, tiny_mistral, tmp_path, shared_data, monkeypatch):
     pytest.importorskip("gguf")
     from medtasks.cli import main

@@ -236,12 +236,10 @@ def _lm_eval(model_args: str, tmp_path: Path, shared_data: Path) -> dict:
     return results
 
 
-@pytest.mark.slow
 def test_lm_eval_runs_on_the_pretrained_checkpoint(pretrained, tmp_path, shared_data):
     _lm_eval(f"pretrained={pretrained / 'checkpoint-3'}", tmp_path, shared_data)
 
 
-@pytest.mark.slow
 def test_lm_eval_runs_on_the_adapter_and_the_merged_model(adapter, tiny_llama, tmp_path, shared_data):
     _run(["merge-adapter", str(adapter), "-o", str(tmp_path / "merged")])
     with_peft = _lm_eval(f"pretrained={tiny_llama},peft={adapter}", tmp_path / "a", shared_data)
@@ -249,7 +247,6 @@ def test_lm_eval_runs_on_the_adapter_and_the_merged_model(adapter, tiny_llama, t
     assert with_peft["brier,none"] == pytest.approx(merged["brier,none"], abs=1e-3)
 
 
-@pytest.mark.slow
 def test_sft_with_an_8bit_base(store, tiny_llama, tmp_path):
     pytest.importorskip("bitsandbytes", reason="8-bit base needs medeval[quant]")
     from training.config import build

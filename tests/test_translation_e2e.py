@@ -12,7 +12,6 @@ from translation.backends import get_backend
 from translation.pipeline import translate_store
 
 
-@pytest.mark.slow
 def test_lm_eval_runs_on_a_translated_store(shared_data, tiny_llama, tmp_path):
     from medtasks.sources import import_folder
 

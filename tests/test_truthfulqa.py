@@ -303,7 +303,6 @@ def test_translation_keeps_options_letters_and_key(shared_data, tmp_path):
             assert twin.provenance["kind"] == "translation" and twin.question != record.question
 
 
-@pytest.mark.slow
 def test_lm_eval_runs_english_and_translated_tasks_on_a_tiny_model(shared_data, tiny_llama, tmp_path):
     store = tmp_path / "store"
     english, _ = _translated_store(shared_data, store, 4)
