@@ -6,7 +6,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-import yaml
+from task_yaml import load_task_yaml
 
 from medtasks import _discovery
 from medtasks.benchmarks import BENCHMARKS
@@ -17,18 +17,12 @@ ROOT = Path(__file__).resolve().parent.parent
 EXPECTED_TASKS = {f"{b}_{l}" for b in BENCHMARKS for l in LANGUAGES}
 
 
-def _yaml(path):
-    class Loader(yaml.SafeLoader):
-        pass
-
-    Loader.add_constructor("!function", lambda loader, node: loader.construct_scalar(node))
-    return yaml.load(path.read_text(), Loader=Loader)
 
 
 def test_grid_is_ten_benchmarks_by_eight_languages():
     assert len(BENCHMARKS) == 10 and list(LANGUAGES) == ["en", "es", "de", "pt", "ru", "fr", "ar", "zh"]
     assert len(EXPECTED_TASKS) == 80 and "medqa_zh" in EXPECTED_TASKS
-    medqa_zh = _yaml(generate.TASKS_DIR / "zh" / "medqa_zh.yaml")
+    medqa_zh = load_task_yaml(generate.TASKS_DIR / "zh" / "medqa_zh.yaml")
     assert medqa_zh["dataset_kwargs"] == {"benchmark": "medqa", "language": "zh"}  # 4 options, Chinese
 
 
@@ -46,14 +40,14 @@ def test_generator_check_notices_a_hand_edit(tmp_path, monkeypatch):
 
 
 def test_groups_partition_the_tasks_and_every_task_has_a_version():
-    groups = {p: _yaml(p) for p in generate.TASKS_DIR.rglob("_medeval_*.yaml")}
+    groups = {p: load_task_yaml(p) for p in generate.TASKS_DIR.rglob("_medeval_*.yaml")}
     members = Counter(t for g in groups.values() for t in g["task"])
     assert set(members) == EXPECTED_TASKS and set(members.values()) == {1}  # no task in two groups
-    suite = _yaml(generate.TASKS_DIR / "_medeval.yaml")
+    suite = load_task_yaml(generate.TASKS_DIR / "_medeval.yaml")
     assert suite["task"] == [f"medeval_{l}" for l in LANGUAGES]
     for g in [*groups.values(), suite]:
         assert {m["weight_by_size"] for m in g["aggregate_metric_list"]} == {False}  # macro mean
-    template = _yaml(generate.TASKS_DIR / generate.TEMPLATE)
+    template = load_task_yaml(generate.TASKS_DIR / generate.TEMPLATE)
     assert template["metadata"]["version"] == generate.TASK_VERSION and template["num_fewshot"] == 3
 
 

@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-import yaml
+from task_yaml import load_task_yaml
 
 from medtasks import loader
 from medtasks.benchmarks import ALL_BENCHMARKS, BENCHMARKS, EXTRA_BENCHMARKS, get_benchmark
@@ -240,28 +240,22 @@ def test_missing_translation_says_how_to_make_it(tmp_path, monkeypatch):
         loader.load_task_dataset(benchmark="truthfulqa_med", language="zh")
 
 
-def _yaml(path):
-    class Loader(yaml.SafeLoader):
-        pass
-
-    Loader.add_constructor("!function", lambda loader_, node: loader_.construct_scalar(node))
-    return yaml.load(path.read_text(), Loader=Loader)
 
 
 def test_tasks_have_their_own_group_outside_the_suite():
     folder = generate.TRUTHFULQA_DIR
-    group = _yaml(folder / "_truthfulqa.yaml")
+    group = load_task_yaml(folder / "_truthfulqa.yaml")
     langs = ["en", "es", "de", "pt", "ru", "fr", "ar", "zh"]
     assert group["group"] == "medeval_truthfulqa" and group["task"] == [f"truthfulqa_med_{l}" for l in langs]
     assert {m["weight_by_size"] for m in group["aggregate_metric_list"]} == {False}
-    suite_members = {t for p in generate.TASKS_DIR.rglob("_medeval*.yaml") for t in _yaml(p)["task"]}
+    suite_members = {t for p in generate.TASKS_DIR.rglob("_medeval*.yaml") for t in load_task_yaml(p)["task"]}
     assert not {t for t in suite_members if t.startswith("truthfulqa")}
-    template = _yaml(folder / generate.TRUTHFULQA_TEMPLATE)
+    template = load_task_yaml(folder / generate.TRUTHFULQA_TEMPLATE)
     assert template["num_fewshot"] == 0 and "fewshot_split" not in template
-    suite = _yaml(generate.TASKS_DIR / generate.TEMPLATE)
+    suite = load_task_yaml(generate.TASKS_DIR / generate.TEMPLATE)
     same = ("description", "doc_to_text", "doc_to_choice", "target_delimiter", "process_results", "metric_list")
     assert {k: template[k] for k in same} == {k: suite[k] for k in same}  # BioMistral's template and metrics
-    task = _yaml(folder / "truthfulqa_med_ar.yaml")
+    task = load_task_yaml(folder / "truthfulqa_med_ar.yaml")
     assert task["dataset_kwargs"] == {"benchmark": "truthfulqa_med", "language": "ar"} and "tag" not in task
 
 
