@@ -81,16 +81,20 @@ def fewshot_examples(store: Path, benchmark: str, seed: int) -> list[Record]:
     for name in names:
         if has_split(store, name, SOURCE_LANGUAGE, f"fewshot{seed}"):
             return read_records(store, name, SOURCE_LANGUAGE, f"fewshot{seed}")
-    for name in names:
-        try:
-            ensure_split(store, name, SOURCE_LANGUAGE, "fewshot")
-        except MissingData:
-            pass
-        for split in ("fewshot", "train"):
-            if has_split(store, name, SOURCE_LANGUAGE, split):
-                pool = sorted(read_records(store, name, SOURCE_LANGUAGE, split), key=lambda r: r.id)
-                random.Random(seed).shuffle(pool)
-                return pool
+    # Pools already in the store first: otherwise MedQA-5, which never has a pool of its own,
+    # would re-import its folder and probe the hub at every load before falling back.
+    for importing in (False, True):
+        for name in names:
+            if importing:
+                try:
+                    ensure_split(store, name, SOURCE_LANGUAGE, "fewshot")
+                except MissingData:
+                    pass
+            for split in ("fewshot", "train"):
+                if has_split(store, name, SOURCE_LANGUAGE, split):
+                    pool = sorted(read_records(store, name, SOURCE_LANGUAGE, split), key=lambda r: r.id)
+                    random.Random(seed).shuffle(pool)
+                    return pool
     raise MissingData(f"{benchmark}: no English few-shot examples in the store ({store}); "
                       f"{how_to_prepare(benchmark, SOURCE_LANGUAGE)}")
 
