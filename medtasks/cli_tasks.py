@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -60,10 +59,10 @@ def cmd_import(args) -> int:
     elif args.bioinstructqa:
         written = sources.import_bioinstructqa(args.bioinstructqa, store, args.benchmarks, args.languages)
     else:
-        from medtasks.benchmarks import BENCHMARKS
+        from medtasks.benchmarks import ALL_BENCHMARKS
 
         written = {}
-        for benchmark in args.benchmarks or list(BENCHMARKS):
+        for benchmark in args.benchmarks or list(ALL_BENCHMARKS):
             written.update(sources.import_hub(benchmark, store))
     for key, count in sorted(written.items()):
         print(f"{key:45s} {count:6d}")
@@ -144,4 +143,4 @@ def cmd_eval(args) -> int:
     command = lm_eval_command(model_path, tasks, args.output, args.limit, args.fewshot_seed,
                               args.num_fewshot, args.batch_size, args.device)
     print("running:", " ".join(command), file=sys.stderr, flush=True)
-    return subprocess.call(command, env=os.environ.copy())
+    return subprocess.call(command)
