@@ -6,13 +6,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from medtasks.benchmarks import ALL_BENCHMARKS
+from medtasks.common import UsageError
 from medtasks.languages import LANGUAGES
 
 SPLITS = ("test", "train", "validation", "fewshot", "fewshot1", "fewshot2", "fewshot3")
 # "fewshot" is a pool sampled by the few-shot seed; "fewshotN" is a fixed set N (BioInstructQA's).
 
 
-class DataError(ValueError):
+class DataError(UsageError, ValueError):
     """Bad input, located: names the file, the line (or row/key) and the field."""
 
     def __init__(self, source: str, where: str | int | None, field_name: str | None, problem: str):

@@ -14,12 +14,13 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from medtasks.common import UsageError
 from medtasks.records import DataError, Record
 
 MANIFEST = "manifest.json"
 
 
-class MissingData(LookupError):
+class MissingData(UsageError, LookupError):
     """A benchmark/language/split is not in the store."""
 
 

@@ -12,8 +12,10 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from medtasks.common import UsageError
 
-class IncompatibleModels(ValueError):
+
+class IncompatibleModels(UsageError, ValueError):
     """The inputs of a merge disagree on architecture, tensors or vocabulary."""
 
 

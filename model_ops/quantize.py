@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from medtasks.common import UsageError
 from model_ops.card import describe_input, write_card
 
 
-class QuantizationUnavailable(RuntimeError):
+class QuantizationUnavailable(UsageError, RuntimeError):
     """The method cannot run here (missing hardware or library); the message says what to do."""
 
 

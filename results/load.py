@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from medtasks.common import UsageError
 from medtasks.benchmarks import ALL_BENCHMARKS
 from medtasks.languages import LANGUAGES
 from medtasks.records import DataError
@@ -34,7 +35,7 @@ _REQUIRED = {"results": dict, "versions": dict, "n-shot": dict, "n-samples": dic
              "configs": dict, "lm_eval_version": str, "model_name": str}
 
 
-class ResultsError(ValueError):
+class ResultsError(UsageError, ValueError):
     """Results that cannot be used together (different task versions, regimes, models, questions)."""
 
 

@@ -13,12 +13,14 @@ from typing import Any, get_type_hints
 
 import yaml
 
+from medtasks.common import UsageError
+
 PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial")
 DTYPES = ("bfloat16", "float16", "float32", "auto")
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError, ValueError):
     def __init__(self, source: str, line: int | None, field_name: str | None, problem: str):
         where = f"{source}" + (f", line {line}" if line else "") + (f", field {field_name!r}" if field_name else "")
         super().__init__(f"{where}: {problem}")

@@ -10,6 +10,8 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
+from medtasks.common import UsageError
+
 # Subtrees whose text never reaches the corpus (their tail text does: it belongs to the parent).
 DROPPED = frozenset({
     "ref-list", "table-wrap", "table", "table-wrap-foot", "disp-formula", "inline-formula", "math",
@@ -24,7 +26,7 @@ _EMPTY_BRACKETS = re.compile(r"[\[(][\s,;–-]*[\])]")
 _SPACE_BEFORE_PUNCT = re.compile(r" ([,.;:!?])")
 
 
-class JatsError(ValueError):
+class JatsError(UsageError, ValueError):
     """The bytes are not a usable JATS article (not XML, or no <article> element)."""
 
 

@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from medtasks.common import UsageError
 from medtasks.benchmarks import BENCHMARKS, get_benchmark
 from medtasks.records import DataError, Record
 from medtasks.sources import medmcqa, pubmedqa, truthfulqa
@@ -42,7 +43,7 @@ OFFLINE_HELP = (
 )
 
 
-class HubUnavailable(RuntimeError):
+class HubUnavailable(UsageError, RuntimeError):
     """The hub cannot be used (offline mode or unreachable); the message says what to do instead."""
 
 
