@@ -21,7 +21,7 @@ from medtasks.benchmarks import BENCHMARKS
 from medtasks.languages import LANGUAGES, SOURCE_LANGUAGE
 from medtasks.records import DataError, Record
 from medtasks.sources.common import (answer_letter, check_unique, checked, field, iter_json_array, log,
-                                     ordered_options, provenance, text_field)
+                                     ordered_options, provenance, text_field, utf8_only)
 from medtasks.store import sha256_file
 
 NAME = "bioinstructqa"
@@ -90,7 +90,7 @@ def _member(archive: zipfile.ZipFile, suffix: str, zip_name: str) -> str:
 
 
 def _rows(archive: zipfile.ZipFile, member: str, source: str):
-    with archive.open(member) as raw:
+    with utf8_only(Path(archive.filename), source, lambda: archive.open(member)), archive.open(member) as raw:
         yield from iter_json_array(io.TextIOWrapper(raw, encoding="utf-8"), source)
 
 

@@ -5,6 +5,7 @@ field; nothing here fixes bad input quietly.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, TextIO
 
 from medtasks.records import DataError, Record, validate
+from medtasks.sources.encoding import not_utf8
 
 log = logging.getLogger("medtasks.sources")
 
@@ -108,10 +110,20 @@ def _no_duplicate_keys(source: str):
     return hook
 
 
+@contextlib.contextmanager
+def utf8_only(path: Path, source: str, open_binary: Callable[[], Any] | None = None):
+    """Turn a UnicodeDecodeError raised inside the block into a DataError naming the file, the line,
+    the byte offset and the encoding the file looks like (`open_binary` reopens it; default: `path`)."""
+    try:
+        yield
+    except UnicodeDecodeError:
+        raise not_utf8(source, open_binary or (lambda: open(path, "rb"))) from None
+
+
 def load_json(path: Path, source: str) -> Any:
     """A whole JSON file; bad JSON names its line; duplicate object keys are an error."""
     try:
-        with open(path, encoding="utf-8") as handle:
+        with utf8_only(path, source), open(path, encoding="utf-8") as handle:
             return json.load(handle, object_pairs_hook=_no_duplicate_keys(source))
     except json.JSONDecodeError as err:
         raise DataError(source, err.lineno, None, f"bad JSON: {err.msg} (column {err.colno})") from None
@@ -119,7 +131,7 @@ def load_json(path: Path, source: str) -> Any:
 
 def iter_jsonl(path: Path, source: str) -> Iterator[tuple[int, dict]]:
     """(line number, object) for each non-blank line."""
-    with open(path, encoding="utf-8") as handle:
+    with utf8_only(path, source), open(path, encoding="utf-8") as handle:
         for line_no, line in enumerate(handle, 1):
             if not line.strip():
                 continue

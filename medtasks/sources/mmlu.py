@@ -13,7 +13,7 @@ from pathlib import Path
 
 from medtasks.benchmarks import BENCHMARKS
 from medtasks.records import DataError, Record
-from medtasks.sources.common import checked, check_unique, provenance, source_name
+from medtasks.sources.common import checked, check_unique, provenance, source_name, utf8_only
 from medtasks.store import sha256_file
 
 NAME = "mmlu"
@@ -63,7 +63,7 @@ def file_key(path: Path) -> tuple[str, str]:
 def read_rows(path: Path, source: str) -> list[tuple[int, list[str]]]:
     """(first line of the row, cells) for each data row; the header, when present, is skipped."""
     rows = []
-    with open(path, encoding="utf-8-sig", newline="") as handle:
+    with utf8_only(path, source), open(path, encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle)
         line = 1
         try:

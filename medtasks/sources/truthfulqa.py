@@ -23,7 +23,7 @@ from typing import Iterable
 
 from medtasks.benchmarks import EXTRA_BENCHMARKS
 from medtasks.records import DataError, Record
-from medtasks.sources.common import checked, check_unique, log, provenance, source_name
+from medtasks.sources.common import checked, check_unique, log, provenance, source_name, utf8_only
 from medtasks.store import sha256_file
 
 NAME = "truthfulqa"
@@ -132,7 +132,7 @@ def select(rows: Iterable[tuple[int, int | str, dict]], categories: Iterable[str
 def read_rows(path: Path, source: str) -> list[tuple[int, int, dict]]:
     """(row index, first line of the row, normalized row) for each data row of the CSV."""
     rows = []
-    with open(path, encoding="utf-8-sig", newline="") as handle:
+    with utf8_only(path, source), open(path, encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle)
         try:
             header = next(reader, None)
