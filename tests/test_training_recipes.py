@@ -3,6 +3,8 @@ resume from a checkpoint, adapters and merged models; lm_eval on the outputs (sl
 import json
 import os
 import random
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +16,7 @@ from medtasks.records import Record
 from medtasks.store import write_records
 from pmc_samples import write_random_package
 from training.pack import BlockDataset, pack_blocks, tokenize_and_pack, with_eos
-from training.sft import adapter_for, sft_examples, tokenize_example
+from training.sft import adapter_for, served_by, sft_examples, tokenize_example
 
 CPU = ["dtype=float32", "gradient_checkpointing=false", "logging_steps=1", "per_device_batch_size=4", "grad_accum=1"]
 
@@ -158,6 +160,10 @@ def test_tokenize_example_masks_the_answer_only(tiny_llama):
 
 def test_adapter_for():
     assert adapter_for("mmlu_anatomy") == "medqa5" and adapter_for("pubmedqa") == "pubmedqa"
+    assert served_by("medqa5") == ["mmlu_clinical_knowledge", "mmlu_medical_genetics", "mmlu_anatomy",
+                                   "mmlu_professional_medicine", "mmlu_college_biology", "mmlu_college_medicine",
+                                   "medqa5"]
+    assert served_by("medqa") == ["medqa"]
 
 
 @pytest.fixture(scope="module")
@@ -185,6 +191,7 @@ def test_sft_lowers_the_loss_and_writes_an_adapter(adapter):
     assert set(config["target_modules"]) == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
     card = json.loads((adapter / "training_card.json").read_text())
     assert card["data"] == "medqa/en/train" and card["examples"] == 16 and card["store_entry"]["count"] == 16
+    assert card["evaluate"].endswith(f"peft={adapter} --tasks medqa_en")
 
 
 def test_sft_trains_on_the_answer_letter_only(store, tiny_llama, tmp_path):
@@ -216,11 +223,56 @@ def test_merged_model_matches_base_plus_adapter(adapter, tiny_llama, tmp_path):
     assert not torch.allclose(merged_logits, base_logits, atol=1e-4)  # the adapter did change the model
 
 
-def test_missing_train_split_is_a_clear_error(tmp_path, capsys):
+def _hints(message: str) -> list[list[str]]:
+    """The `medeval ...` commands a message suggests, as argv lists."""
+    return [shlex.split(cmd)[1:] for cmd in re.findall(r"`(medeval [^`]+)`", message)]
+
+
+def _sft_error(argv, capsys) -> str:
     from medtasks.cli import main
 
-    assert main(["sft", "--set", f"store={tmp_path}", "--set", "benchmark=pubmedqa", "--quiet"]) == 2
-    assert "pubmedqa/en/train is not in the store" in capsys.readouterr().err
+    assert main(["sft", "--quiet", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err
+    return err
+
+
+def test_missing_train_split_says_which_import_provides_it(tmp_path, capsys):
+    from medtasks.cli import build_parser
+
+    err = _sft_error(["--set", f"store={tmp_path}", "--set", "benchmark=medqa"], capsys)
+    assert "medqa/en/train is not in the store" in err
+    assert "`medeval import --hub --benchmarks medqa`" in err and "--set split=fewshot" in err
+    err5 = _sft_error(["--set", f"store={tmp_path}", "--set", "benchmark=pubmedqa", "--set", "language=fr"], capsys)
+    assert "pubmedqa/fr/train" in err5 and "--bioinstructqa" in err5 and "--hub" not in err5
+    for argv in _hints(err) + _hints(err5):  # every suggested command parses with the real CLI
+        assert build_parser().parse_args(argv).command == "import"
+
+
+def test_missing_train_split_names_the_fewshot_pool_in_the_store(tmp_path, capsys):
+    write_records(tmp_path, _records(5, split="fewshot"))
+    err = _sft_error(["--set", f"store={tmp_path}", "--set", "benchmark=medqa"], capsys)
+    assert "--set split=fewshot (5 questions in the store)" in err
+
+
+def test_mmlu_has_no_adapter_of_its_own(tmp_path, capsys):
+    err = _sft_error(["--set", f"store={tmp_path}", "--set", "benchmark=mmlu_anatomy"], capsys)
+    assert "no train split" in err and "medqa5 adapter" in err
+
+
+def test_sft_refuses_the_test_split(capsys):
+    err = _sft_error(["--set", "split=test", "--print-config"], capsys)
+    assert "field 'split'" in err and "test" in err
+
+
+def test_sft_trains_offline_on_the_fewshot_split(tiny_llama, tmp_path):
+    store = tmp_path / "store"
+    write_records(store, _records(6, split="fewshot"))
+    out = tmp_path / "o"
+    _run(["sft", "--quiet", "--set", f"model={tiny_llama}", "--set", f"store={store}", "--set", f"output_dir={out}",
+          "--set", "split=fewshot", "--set", "max_steps=1", *[x for kv in CPU for x in ("--set", kv)]])
+    card = json.loads((out / "training_card.json").read_text())
+    assert card["data"] == "medqa/en/fewshot" and card["examples"] == 6
 
 
 def _lm_eval(model_args: str, tmp_path: Path, shared_data: Path) -> dict:

@@ -97,12 +97,16 @@ class SftConfig(Common):
     def check(self):
         from medtasks.benchmarks import BENCHMARKS
         from medtasks.languages import LANGUAGES
+        from medtasks.records import SPLITS
 
         problems = super().check()
         if self.benchmark not in BENCHMARKS:
             problems.append(("benchmark", f"expected one of {', '.join(BENCHMARKS)}"))
         if self.language not in LANGUAGES:
             problems.append(("language", f"expected one of {', '.join(LANGUAGES)}"))
+        if self.split not in SPLITS or self.split == "test":
+            problems.append(("split", f"expected a training split ({', '.join(s for s in SPLITS if s != 'test')}); "
+                                      "training on test questions contaminates the evaluation"))
         if self.shots < 0:
             problems.append(("shots", "must be >= 0"))
         if not self.target_modules:

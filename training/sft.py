@@ -13,18 +13,22 @@ batch 4 x grad-accum 2, optional 8-bit base. The adapter loads in lm-eval with
 """
 from __future__ import annotations
 
-import importlib
 import json
 import random
 from pathlib import Path
 from typing import Iterable
 
+from medtasks.common import require
+from medtasks.languages import SOURCE_LANGUAGE
 from medtasks.prompts import build_prompt
 from medtasks.records import Record
+from medtasks.store import MissingData, has_split, read_records, split_path
 from training.config import SftConfig, to_yaml
 
 # BioMistral trains four adapters; the six MMLU subjects (no train split) are scored with medqa5's.
 ADAPTER_BENCHMARKS = ("medqa", "medqa5", "medmcqa", "pubmedqa")
+HUB_TRAIN = ("medqa", "medmcqa")  # English hub datasets with a train split (medtasks/sources/hub.py)
+OFFLINE_POOL = ("medqa", "medmcqa", "pubmedqa")  # English few-shot pools that `medeval import --data` stores
 
 
 def adapter_for(benchmark: str) -> str:
@@ -32,11 +36,33 @@ def adapter_for(benchmark: str) -> str:
     return "medqa5" if benchmark.startswith("mmlu_") else benchmark
 
 
-def require(module: str, extra: str):
-    try:
-        return importlib.import_module(module)
-    except ImportError as err:
-        raise ImportError(f"{module} is needed for this command: pip install 'medeval[{extra}]'") from err
+def served_by(adapter: str) -> list[str]:
+    """The benchmarks an adapter evaluates (medqa5 -> medqa5 and the six MMLU subjects)."""
+    from medtasks.benchmarks import BENCHMARKS
+
+    return [key for key in BENCHMARKS if adapter_for(key) == adapter]
+
+
+def check_split(config: SftConfig, store: Path) -> None:
+    """Fail before loading anything when the split is missing, saying which import provides it."""
+    key, where = f"{config.benchmark}/{config.language}/{config.split}", f"the store at {store}"
+    if adapter_for(config.benchmark) != config.benchmark:
+        raise MissingData(f"{config.benchmark} has no train split: BioMistral scores it with the "
+                          f"{adapter_for(config.benchmark)} adapter (--set benchmark={adapter_for(config.benchmark)})")
+    if has_split(store, config.benchmark, config.language, config.split):
+        return
+    ways = [f"`medeval import --bioinstructqa data.zip --benchmarks {config.benchmark} --languages {config.language}`"]
+    if config.language == SOURCE_LANGUAGE and config.benchmark in HUB_TRAIN:
+        ways.insert(0, f"`medeval import --hub --benchmarks {config.benchmark}`")
+    hint = f"{config.split} split: import it with " + " or ".join(ways)
+    if config.split != "fewshot" and has_split(store, config.benchmark, config.language, "fewshot"):
+        pool = split_path(store, config.benchmark, config.language, "fewshot")
+        count = sum(1 for line in pool.open(encoding="utf-8") if line.strip())
+        hint += f"; offline, train on the few-shot pool: --set split=fewshot ({count} questions in the store)"
+    elif config.split != "fewshot" and config.language == SOURCE_LANGUAGE and config.benchmark in OFFLINE_POOL:
+        hint += (f"; offline, `medeval import --data DIR --benchmarks {config.benchmark}` stores its few-shot pool: "
+                 "then train on it with --set split=fewshot")
+    raise MissingData(f"{key} is not in {where}; for the {hint}")
 
 
 def _item(record: Record) -> dict:
@@ -84,17 +110,18 @@ def build_dataset(examples: Iterable[dict], tokenizer, max_length: int):
 
 def run_sft(config: SftConfig, resume: str | None = None, progress_bar: bool = True):
     """Train one LoRA adapter on the store's split and save it (plus tokenizer and card) to output_dir."""
-    from medtasks.store import default_store, read_manifest, read_records
+    from medtasks.store import default_store, read_manifest
     from training.pretrain import load_model, resolve_resume, training_arguments
 
-    peft = require("peft", "training")
-    trl = require("trl", "training")
     store = Path(config.store) if config.store else default_store()
+    check_split(config, store)
+    peft = require("peft", "training", "LoRA SFT")
+    trl = require("trl", "training", "LoRA SFT")
     records = read_records(store, config.benchmark, config.language, config.split)
     examples = sft_examples(records, config.shots, config.seed)
     quantization = None
     if config.load_in_8bit:
-        require("bitsandbytes", "quant")
+        require("bitsandbytes", "quant", "an 8-bit base (load_in_8bit)")
         from transformers import BitsAndBytesConfig
 
         quantization = BitsAndBytesConfig(load_in_8bit=True)
@@ -113,7 +140,10 @@ def run_sft(config: SftConfig, resume: str | None = None, progress_bar: bool = T
     trainer.train(resume_from_checkpoint=resolve_resume(resume, config.output_dir))
     trainer.save_model(config.output_dir)
     if trainer.is_world_process_zero():
+        from medtasks.tasks.generate import task_name
+
         key = f"{config.benchmark}/{config.language}/{config.split}"
+        tasks = ",".join(task_name(b, config.language) for b in served_by(config.benchmark))
         Path(config.output_dir, "recipe.yaml").write_text(to_yaml(config))
         Path(config.output_dir, "training_card.json").write_text(json.dumps(
             {"recipe": "sft", "base_model": config.model, "data": key, "examples": len(examples),
@@ -121,7 +151,7 @@ def run_sft(config: SftConfig, resume: str | None = None, progress_bar: bool = T
              "prompt": "medtasks.prompts.build_prompt", "shots": config.shots,
              "global_step": trainer.state.global_step,
              "evaluate": f"lm_eval --model hf --model_args pretrained={config.model},peft={config.output_dir} "
-                         f"--tasks {config.benchmark}_{config.language}"}, indent=1) + "\n")
+                         f"--tasks {tasks}"}, indent=1) + "\n")
     return trainer
 
 
@@ -131,7 +161,7 @@ def merge_adapter(adapter: str | Path, output: str | Path, base: str | None = No
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    peft = require("peft", "training")
+    peft = require("peft", "training", "merging a LoRA adapter")
     adapter, output = Path(adapter), Path(output)
     adapter_config = json.loads((adapter / "adapter_config.json").read_text())
     base = base or adapter_config["base_model_name_or_path"]
