@@ -149,8 +149,22 @@ def test_resume_after_interruption_gives_the_same_corpus(tmp_path, monkeypatch):
     assert _read_parts(tmp_path / "out") == _read_parts(tmp_path / "ref")
     again = prepare_corpus([package], tmp_path / "out", options, progress_bar=False)  # finished: nothing redone
     assert again["articles_read"] == reference["articles_read"]
-    with pytest.raises(ValueError, match="other options"):
-        prepare_corpus([package], tmp_path / "out", Options(max_words=50), progress_bar=False)
+
+
+def test_resuming_with_other_options_says_which_differ(tmp_path, capsys):
+    from medtasks.cli import main
+
+    package, _ = write_random_package(tmp_path / "oa_comm_xml.PMC001xxxxxx.baseline.2024-01-01.tar.gz", 3, seed=3)
+    out = tmp_path / "out"
+    assert main(["corpus", str(package), "-o", str(out), "--max-words", "200", "--quiet"]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert main(["corpus", str(package), "-o", str(out), "--max-words", "50", "--license", "CC0", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err
+    assert "--max-words 200 -> 50" in err and "--license CC BY, CC BY-ND, CC BY-SA, CC0 -> CC0" in err
+    assert "--part-chunks" not in err  # only what differs
+    assert f"a new --output folder or delete {out}" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing touched
 
 
 def test_file_list_errors_name_file_and_field(tmp_path):

@@ -23,8 +23,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Iterator
 
+from medtasks.common import UsageError, sha256_file
 from medtasks.records import DataError
-from medtasks.store import atomic_write_bytes, sha256_file
+from medtasks.store import atomic_write_bytes
 from training.jats import JatsError, chunk_paragraphs, parse_article
 
 log = logging.getLogger(__name__)
@@ -260,14 +261,23 @@ def _merge_lists(paths: list[Path]) -> dict[str, Entry]:
     return merged
 
 
+# The command-line flag of each option, to name what differs when a resume is refused.
+OPTION_FLAGS = {"licenses": "--license", "max_words": "--max-words", "part_chunks": "--part-chunks",
+                "keep_retracted": "--keep-retracted", "tokenizer": "--tokenizer"}
+
+
 def _load_progress(output: Path, options: Options) -> dict:
     path = output / "progress.json"
     if not path.exists():
         return {"format": FORMAT, "options": options.key(), "packages": {}, "parts": [], "next_part": 0}
     progress = json.loads(path.read_text())
-    if progress.get("options") != options.key():
-        raise ValueError(f"{output} was prepared with other options ({progress.get('options')}); "
-                         "use a new output folder or the same options to resume")
+    old, new = progress.get("options", {}), options.key()
+    if old != new:
+        show = lambda v: ", ".join(map(str, v)) if isinstance(v, list) else str(v)  # noqa: E731
+        changed = "; ".join(f"{OPTION_FLAGS.get(k, k)} {show(old.get(k))} -> {show(new.get(k))}"
+                            for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k))
+        raise UsageError(f"{output} was prepared with other options ({changed}): rerun with the same options to "
+                         f"resume, or start afresh with a new --output folder or delete {output}")
     return progress
 
 
