@@ -34,6 +34,28 @@ def test_clean(raw, expected):
     assert clean(raw) == expected
 
 
+def _cite(rid: str) -> str:
+    return f'<xref ref-type="bibr" rid="B{rid}">{rid}</xref>'
+
+
+@pytest.mark.parametrize("xml, expected", [
+    (f"Trials disagreed {_cite(1)}, {_cite(2)}.", "Trials disagreed."),
+    (f"Trials disagreed {_cite(1)},{_cite(2)}; {_cite(3)}.", "Trials disagreed."),
+    (f"Trials disagreed [{_cite(1)}–{_cite(3)}].", "Trials disagreed."),
+    (f"Trials disagreed [{_cite(1)}], [{_cite(2)}] and more.", "Trials disagreed and more."),
+    (f"Trials disagreed ({_cite(4)}; {_cite(5)}), then agreed.", "Trials disagreed, then agreed."),
+    (f"Trials disagreed<sup>{_cite(1)},{_cite(2)}</sup>.", "Trials disagreed."),
+    (f"Trials disagreed [{_cite(1)}, {_cite(2)}, {_cite(3)}–{_cite(6)}].", "Trials disagreed."),
+    (f"Blood pressure, heart rate {_cite(1)}, and weight were kept.", "Blood pressure, heart rate, and weight were kept."),
+    (f"Risk fell (p &lt; 0.05, {_cite(7)}) in 1–3 years.", "Risk fell (p < 0.05) in 1–3 years."),
+    (f"Risk fell ({_cite(7)}; see Methods).", "Risk fell (see Methods)."),
+    ("Doses of 1, 2 and 3 mg [a; b] were given.", "Doses of 1, 2 and 3 mg [a; b] were given."),
+])
+def test_citation_separators_go_with_the_citations(xml, expected):
+    article = parse_article(f"<article><body><p>{xml}</p></body></article>".encode())
+    assert article.body == [expected]
+
+
 @pytest.mark.parametrize("data, message", [
     (b"<article><body><p>unclosed</body></article>", "malformed XML"),
     (b"not xml at all", "malformed XML"),

@@ -22,8 +22,15 @@ DROPPED = frozenset({
 BLOCKS = frozenset({"p", "title", "term"})  # text blocks: one paragraph each
 NESTED = frozenset({"list", "def-list", "disp-quote", "boxed-text", "statement", "verse-group"})
 SKIPPED_ABSTRACTS = frozenset({"graphical", "teaser", "toc"})
-_EMPTY_BRACKETS = re.compile(r"[\[(][\s,;–-]*[\])]")
+_EMPTY_BRACKETS = re.compile(r"[\[(][\s,;–—-]*[\])]")
 _SPACE_BEFORE_PUNCT = re.compile(r" ([,.;:!?])")
+# A removed citation marker leaves CITE in the text, so that the separators between citations
+# ("[1, 2; 4–6]") go with them while every other comma, dash or bracket stays. XML cannot hold NUL.
+CITE = "\x00"
+_CITE_RUN = re.compile(r"\x00(?:[\s,;–—-]*\x00)+")  # citations joined by separators -> one
+_CITE_BRACKETED = re.compile(r"[\[(]\s*\x00\s*[\])]")  # "[1]" -> the citation alone
+_CITE_LAST_IN_BRACKETS = re.compile(r"\s*[,;]\s*\x00(?=\s*[\])])")  # "(p < 0.05, 3)" -> "(p < 0.05)"
+_CITE_FIRST_IN_BRACKETS = re.compile(r"(?<=[\[(])\s*\x00\s*[,;]\s*")  # "(3; see Methods)" -> "(see Methods)"
 
 
 class JatsError(UsageError, ValueError):
@@ -45,9 +52,19 @@ def local(tag) -> str:
     return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
 
 
+def drop_citations(text: str) -> str:
+    """Remove the CITE marks with the brackets and separators that belonged to the citations only."""
+    previous = None
+    while previous != text:  # "[1], [2]" needs two rounds: brackets first, then the run they form
+        previous = text
+        text = _CITE_BRACKETED.sub(CITE, _CITE_RUN.sub(CITE, text))
+    text = _CITE_FIRST_IN_BRACKETS.sub("", _CITE_LAST_IN_BRACKETS.sub("", text))
+    return text.replace(CITE, " ")
+
+
 def clean(text: str) -> str:
-    """One line of prose: collapsed whitespace, no brackets left empty by dropped citations."""
-    text = " ".join(_EMPTY_BRACKETS.sub(" ", text).split())
+    """One line of prose: no citation marks, collapsed whitespace, no brackets left empty."""
+    text = " ".join(_EMPTY_BRACKETS.sub(" ", drop_citations(text)).split())
     return _SPACE_BEFORE_PUNCT.sub(r"\1", text)
 
 
@@ -57,7 +74,9 @@ def inline_text(element: ET.Element) -> str:
     for child in element:
         name = local(child.tag)
         is_citation = name == "xref" and child.get("ref-type") in ("bibr", "fn", "table-fn")
-        if name and name not in DROPPED and name not in NESTED and not is_citation:
+        if is_citation:
+            parts.append(CITE)
+        elif name and name not in DROPPED and name not in NESTED:
             parts.append(inline_text(child))
         parts.append(child.tail or "")
     return "".join(parts)
