@@ -27,7 +27,8 @@ OWN_MODELS = {"hf-prefix": "medtasks.prefix_lm:PrefixCachingHFLM"}
 
 
 def entry_point_folders() -> list[str]:
-    """Folders of the packages declared under the `lm_eval.tasks` entry-point group."""
+    """Folders of the packages declared under the `lm_eval.tasks` entry-point group, then the tasks
+    generated from the user's spec files ($MEDEVAL_SPEC_PATH), when there are any."""
     import importlib.util
     from importlib.metadata import entry_points
 
@@ -36,7 +37,10 @@ def entry_point_folders() -> list[str]:
         spec = importlib.util.find_spec(ep.value)
         if spec and spec.submodule_search_locations:
             folders.extend(str(p) for p in spec.submodule_search_locations)
-    return sorted(dict.fromkeys(folders))
+    from medtasks.tasks.generate import user_task_folder
+
+    user = user_task_folder()
+    return sorted(dict.fromkeys(folders)) + ([str(user)] if user is not None else [])
 
 
 def lm_eval_has_plugin_support(manager_module) -> bool:
