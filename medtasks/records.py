@@ -1,13 +1,17 @@
-"""The normalized question record, and the validation every importer goes through."""
+"""The normalized question record, and the validation every importer goes through.
+
+`answer` is one option letter, except for multi-answer benchmarks (spec `answers == "multi"`:
+FrenchMedMCQA, CMExam's multi-answer questions), where it is every correct letter, in option order,
+concatenated: "AC". Benchmarks come from medtasks.spec (suite, extra, native and users' own).
+"""
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from medtasks.benchmarks import ALL_BENCHMARKS
 from medtasks.common import UsageError
-from medtasks.languages import LANGUAGES
+from medtasks.spec import ALL_BENCHMARKS, LANGUAGES
 
 SPLITS = ("test", "train", "validation", "fewshot", "fewshot1", "fewshot2", "fewshot3")
 # "fewshot" is a pool sampled by the few-shot seed; "fewshotN" is a fixed set N (BioInstructQA's).
@@ -24,6 +28,26 @@ class DataError(UsageError, ValueError):
         if field_name:
             loc += f", field {field_name!r}"
         super().__init__(f"{loc}: {problem}")
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """A question an importer read and did not keep, and why. Importers append these to the
+    `excluded` list they are given; `reason` is a fixed phrase (counted per reason in the store
+    manifest), `detail` what is specific to the question."""
+    id: str
+    reason: str
+    benchmark: str
+    language: str
+    split: str
+    source: str = ""
+    row: int | str | None = None
+    detail: str = ""
+
+    @property
+    def group(self) -> str:
+        """The store group it was left out of: "benchmark/language/split"."""
+        return f"{self.benchmark}/{self.language}/{self.split}"
 
 
 @dataclass
@@ -80,8 +104,34 @@ def validate(record: Record, source: str, where: str | int | None) -> Record:
     for letter, text in record.options.items():
         if not isinstance(text, str) or not text.strip():
             fail(f"options.{letter}", "empty option text")
-    if record.answer not in record.options:
+    if bench.answers == "multi":
+        problem = multi_answer_problem(record.answer, record.options)
+        if problem:
+            fail("answer", problem)
+    elif record.answer not in record.options:
         fail("answer", f"answer {record.answer!r} is not one of the options {list(record.options)}")
     if record.context is not None and not isinstance(record.context, str):
         fail("context", "context must be text or null")
     return record
+
+
+def multi_answer_problem(answer, options: dict[str, str]) -> str | None:
+    """Why `answer` is not a multi-answer gold (its correct letters, unique, in letter order,
+    concatenated: "AC"), or None when it is one."""
+    if not isinstance(answer, str) or not answer:
+        return f"expected the correct letters concatenated (e.g. 'AC'), got {answer!r}"
+    outside = [letter for letter in answer if letter not in options]
+    if outside:
+        return f"answer {answer!r}: {outside[0]!r} is not one of the options {list(options)}"
+    if len(set(answer)) != len(answer):
+        return f"answer {answer!r} repeats a letter"
+    order = list(options)
+    if sorted(answer, key=order.index) != list(answer):
+        return f"answer {answer!r} is not in letter order"
+    return None
+
+
+def join_letters(letters, options: dict[str, str]) -> str:
+    """The stored form of a multi-answer gold: the letters in option order, concatenated."""
+    order = list(options)
+    return "".join(sorted(letters, key=lambda letter: order.index(letter) if letter in order else len(order)))
