@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from model_ops import ModelOpsError
+
 BUILTIN = [
     "A 54-year-old woman presents with fatigue, weight gain and cold intolerance. Her TSH is elevated "
     "and free T4 is low, consistent with primary hypothyroidism; levothyroxine is started at a low dose.",
@@ -53,22 +55,31 @@ def load_calibration(path: str | Path | None = None, limit: int | None = None) -
         samples = list(BUILTIN)
     else:
         path = Path(path)
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as err:
+            raise ModelOpsError(f"{path}: not UTF-8 (byte {err.start}); re-save it as UTF-8") from None
         if path.suffix == ".jsonl":
             samples = []
             for lineno, line in enumerate(text.splitlines(), 1):
                 if not line.strip():
                     continue
-                row = json.loads(line)
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise ModelOpsError(f"{path}:{lineno}: not JSON ({err.msg})") from None
                 if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-                    raise ValueError(f"{path}:{lineno}: field 'text' (a string) is required")
+                    raise ModelOpsError(f"{path}:{lineno}: field 'text' (a string) is required")
                 samples.append(row["text"])
         elif path.suffix == ".json":
-            samples = json.loads(text)
+            try:
+                samples = json.loads(text)
+            except json.JSONDecodeError as err:
+                raise ModelOpsError(f"{path}:{err.lineno}: not JSON ({err.msg})") from None
             if not isinstance(samples, list) or not all(isinstance(s, str) for s in samples):
-                raise ValueError(f"{path}: expected a JSON list of strings")
+                raise ModelOpsError(f"{path}: expected a JSON list of strings")
         else:
             samples = [p.strip() for p in text.split("\n\n") if p.strip()]
     if not samples:
-        raise ValueError(f"{path}: no calibration samples found")
+        raise ModelOpsError(f"{path}: no calibration samples found")
     return samples[:limit] if limit else samples

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
+from medtasks.common import EXIT_OK, UsageError
 from model_ops.presets import PRESETS
 from model_ops.quantize import METHODS
 
@@ -25,42 +25,31 @@ def _parse_param(text: str) -> tuple[str, object]:
 
 
 def cmd_merge(args) -> int:
-    from model_ops.compat import IncompatibleModels
     from model_ops.merge import load_config_file, merge
     from model_ops.presets import build_config
 
     if bool(args.preset) == bool(args.config):
-        print("medeval merge: give either --preset (with --base and --model) or --config FILE", file=sys.stderr)
-        return 2
-    try:
-        if args.config:
-            config = load_config_file(args.config)
-        else:
-            if not (args.base and args.model):
-                print("medeval merge: --preset needs --base and --model", file=sys.stderr)
-                return 2
-            config = build_config(args.preset, args.base, args.model, args.dtype, **dict(args.param or []))
-        out = merge(config, args.out, seed=None if args.no_seed else args.seed, preset=args.preset,
-                    shard_size=args.shard_size, check=not args.skip_checks)
-    except (IncompatibleModels, ValueError, KeyError) as err:
-        print(f"medeval merge: {err}", file=sys.stderr)
-        return 1
+        raise UsageError("give either --preset (with --base and --model) or --config FILE")
+    if args.config:
+        config = load_config_file(args.config)
+    elif not (args.base and args.model):
+        raise UsageError("--preset needs --base and --model")
+    else:
+        config = build_config(args.preset, args.base, args.model, args.dtype, **dict(args.param or []))
+    out = merge(config, args.out, seed=None if args.no_seed else args.seed, preset=args.preset,
+                shard_size=args.shard_size, check=not args.skip_checks)
     print(f"merged model written to {out} (card: {out}/README.md)")
-    return 0
+    return EXIT_OK
 
 
 def cmd_quantize(args) -> int:
-    from model_ops.quantize import QuantizationUnavailable, eval_model_args, quantize
+    from model_ops.quantize import eval_model_args, quantize
 
-    try:
-        out = quantize(args.model, args.out, args.method, calibration_file=args.calibration,
-                       calibration_limit=args.calibration_limit, group_size=args.group_size)
-    except (QuantizationUnavailable, ValueError, KeyError, FileNotFoundError, ImportError) as err:
-        print(f"medeval quantize: {err}", file=sys.stderr)
-        return 1
+    out = quantize(args.model, args.out, args.method, calibration_file=args.calibration,
+                   calibration_limit=args.calibration_limit, group_size=args.group_size)
     print(f"{args.method} model written to {out}\n"
           f"evaluate: lm_eval --model hf --model_args {eval_model_args(out)} --tasks medqa_en")
-    return 0
+    return EXIT_OK
 
 
 def cmd_variants(args) -> int:

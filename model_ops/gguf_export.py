@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from model_ops import ModelOpsError
+
 _ARCHS = {"LlamaForCausalLM": "llama", "MistralForCausalLM": "mistral"}
 _QTYPES = ("Q8_0", "Q4_0")
 
@@ -30,11 +32,11 @@ def _tokenizer(src: Path) -> tuple[list[str], list[int], list[str]]:
 
     tok_file = src / "tokenizer.json"
     if not tok_file.is_file():
-        raise ValueError(f"{src}: GGUF export needs tokenizer.json (fast tokenizer)")
+        raise ModelOpsError(f"{src}: GGUF export needs tokenizer.json (fast tokenizer)")
     data = json.loads(tok_file.read_text(encoding="utf-8"))
     model = data.get("model", {})
     if model.get("type") != "BPE" or model.get("byte_fallback"):
-        raise ValueError(
+        raise ModelOpsError(
             f"{tok_file}: only byte-level BPE tokenizers are exported here (found {model.get('type')}, "
             f"byte_fallback={model.get('byte_fallback')}); for SentencePiece tokenizers use llama.cpp's "
             "convert_hf_to_gguf.py")
@@ -46,10 +48,21 @@ def _tokenizer(src: Path) -> tuple[list[str], list[int], list[str]]:
     for token, idx in vocab.items():
         tokens[idx] = token
     if None in tokens:
-        raise ValueError(f"{tok_file}: token ids are not contiguous (id {tokens.index(None)} missing)")
+        raise ModelOpsError(f"{tok_file}: token ids are not contiguous (id {tokens.index(None)} missing)")
     types = [gguf.TokenType.CONTROL if t in special else gguf.TokenType.NORMAL for t in tokens]
     merges = [m if isinstance(m, str) else " ".join(m) for m in model.get("merges", [])]
     return tokens, [int(t) for t in types], merges
+
+
+def check_exportable(src: Path) -> tuple[dict, str]:
+    """(config, architecture) when src can be exported; refuses otherwise, from config and tokenizer only."""
+    config = json.loads((src / "config.json").read_text(encoding="utf-8"))
+    arch = (config.get("architectures") or ["?"])[0]
+    if arch not in _ARCHS:
+        raise ModelOpsError(f"{src}/config.json: architecture {arch} not supported for GGUF export "
+                            f"(supported: {', '.join(_ARCHS)})")
+    _tokenizer(src)
+    return config, arch
 
 
 def export_gguf(src: str | Path, out_file: str | Path, qtype: str = "Q8_0") -> Path:
@@ -59,13 +72,9 @@ def export_gguf(src: str | Path, out_file: str | Path, qtype: str = "Q8_0") -> P
     from tqdm import tqdm
 
     if qtype not in _QTYPES:
-        raise ValueError(f"unknown GGUF type {qtype!r}; valid: {', '.join(_QTYPES)}")
+        raise ModelOpsError(f"unknown GGUF type {qtype!r}; valid: {', '.join(_QTYPES)}")
     src, out_file = Path(src), Path(out_file)
-    config = json.loads((src / "config.json").read_text(encoding="utf-8"))
-    arch = (config.get("architectures") or ["?"])[0]
-    if arch not in _ARCHS:
-        raise ValueError(f"{src}/config.json: architecture {arch} not supported for GGUF export "
-                         f"(supported: {', '.join(_ARCHS)})")
+    config, arch = check_exportable(src)
     n_head, n_kv = config["num_attention_heads"], config.get("num_key_value_heads", config["num_attention_heads"])
     head_dim = config.get("head_dim") or config["hidden_size"] // n_head
     rope = config.get("rope_parameters") or {}
@@ -103,7 +112,7 @@ def export_gguf(src: str | Path, out_file: str | Path, qtype: str = "Q8_0") -> P
             for name in sf.keys():
                 new_name = name_map.get_name(name, try_suffixes=(".weight", ".bias"))
                 if new_name is None:
-                    raise ValueError(f"{file}: tensor {name} has no GGUF name for {arch}")
+                    raise ModelOpsError(f"{file}: tensor {name} has no GGUF name for {arch}")
                 data = sf.get_tensor(name).float().numpy()
                 if name.endswith("q_proj.weight"):
                     data = permute_qk(data, n_head, n_head)

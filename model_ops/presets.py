@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from model_ops import ModelOpsError
+
 
 @dataclass(frozen=True)
 class MergePreset:
@@ -76,4 +78,4 @@ def build_config(name: str, base: str, model: str, dtype: str = "bfloat16", **pa
     try:
         return preset.build(base, model, dtype, **params)
     except TypeError as err:
-        raise ValueError(f"preset {name!r}: bad parameter ({err})") from None
+        raise ModelOpsError(f"preset {name!r}: bad parameter ({err}); see medeval merge --help") from None

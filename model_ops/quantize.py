@@ -19,12 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from medtasks.common import UsageError
+from medtasks.common import UsageError, require
+from model_ops import ModelOpsError
 from model_ops.card import describe_input, write_card
+from model_ops.output import check_free, staged_dir
 
 
 class QuantizationUnavailable(UsageError, RuntimeError):
-    """The method cannot run here (missing hardware or library); the message says what to do."""
+    """The method cannot run here (hardware, library or model shapes); the message says what works instead."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class QuantMethod:
     reference: str
     run: Callable[..., dict]  # (src: Path, out: Path, **options) -> parameters recorded in the card
     extra: str  # the pip extra that provides the library
+    check: Callable[[str, Path], None]  # (method, src): refuses before any weight is read or anything written
 
 
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",
@@ -46,12 +49,76 @@ def _copy_tokenizer(src: Path, out: Path) -> None:
             shutil.copy2(src / name, out / name)
 
 
+# bitsandbytes 0.50 (pinned in the `quant` extra) has two CPU paths for 4-bit layers. On CPUs with
+# AVX512-BF16 (e.g. Sapphire Rapids) the first forward pass repacks each weight for its fused kernel
+# (functional._convert_weight_packed_for_cpu): rows in blocks of 32, and the per-block scales
+# reshaped to [out_features, in_features / blocksize] with blocksize 64. Any other shape raises
+# "shape '[N, 0]' is invalid" there, while the same folder works on an AVX2 CPU. We refuse such
+# models on CPU whatever this CPU has, so a folder made here also loads on the next machine.
+BNB4_BLOCKSIZE = 64
+BNB4_ROW_BLOCK = 32
+
+
+def quantized_linear_shapes(src: Path) -> dict[str, tuple[int, int]]:
+    """(out_features, in_features) of every Linear layer that bitsandbytes replaces (all but the output
+    head, which transformers keeps in full precision), read from a weightless (meta-device) skeleton."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.from_pretrained(src, trust_remote_code=False)
+    with torch.device("meta"):
+        skeleton = AutoModelForCausalLM.from_config(config, trust_remote_code=False)
+    head = skeleton.get_output_embeddings()
+    return {name: (module.out_features, module.in_features) for name, module in skeleton.named_modules()
+            if type(module) is torch.nn.Linear and module is not head}
+
+
+def bnb4_cpu_problems(shapes: dict[str, tuple[int, int]]) -> list[str]:
+    """The layers bitsandbytes' packed CPU 4-bit kernel cannot take, as 'name out x in'."""
+    return [f"{name} {out}x{inp}" for name, (out, inp) in shapes.items()
+            if inp % BNB4_BLOCKSIZE or out % BNB4_ROW_BLOCK]
+
+
+def _check_bnb(method: str, src: Path) -> None:
+    require("bitsandbytes", "quant", f"{method} quantization")
+    if method == "bnb-int8" or _cuda():
+        return
+    bad = bnb4_cpu_problems(quantized_linear_shapes(src))
+    if bad:
+        more = f" (+{len(bad) - 3} more)" if len(bad) > 3 else ""
+        raise QuantizationUnavailable(
+            f"{method} cannot quantize {src} for CPU: bitsandbytes' CPU 4-bit kernel (used on CPUs with "
+            f"AVX512-BF16) needs in_features divisible by {BNB4_BLOCKSIZE} and out_features by {BNB4_ROW_BLOCK} "
+            f"in every quantized layer, and {', '.join(bad[:3])}{more} are not; use bnb-int8, gguf-q4_0 or "
+            "gptq-int4 instead, or quantize on a CUDA GPU")
+
+
+def _check_gptqmodel(method: str, src: Path) -> None:
+    try:
+        import gptqmodel  # noqa: F401
+    except ImportError:
+        raise QuantizationUnavailable(
+            f"{method} needs gptqmodel, which is not installed: pip install gptqmodel==7.6.0 optimum==2.3.0 "
+            "(7.7+ needs torch>=2.14.1; on CPU set GPTQMODEL_CPU_WORKERS=2 while it builds)") from None
+
+
+def _check_awq(method: str, src: Path) -> None:
+    if not _cuda():
+        raise QuantizationUnavailable(
+            "awq-int4 needs a CUDA GPU: AWQ's activation-aware scale search and its GEMM kernels run "
+            "only on an accelerator, and no CUDA device is visible here; on CPU use gptq-int4, bnb-nf4, "
+            "bnb-fp4 or gguf-q4_0, or run this command on a GPU machine")
+    _check_gptqmodel(method, src)
+
+
+def _check_gguf(method: str, src: Path) -> None:
+    from model_ops.gguf_export import check_exportable
+
+    check_exportable(src)
+
+
 def _bnb(quant_type: str | None):
     def run(src: Path, out: Path, **_options) -> dict:
-        try:
-            import bitsandbytes  # noqa: F401
-        except ImportError as err:
-            raise ImportError("bitsandbytes quantization needs: pip install 'medeval[quant]'") from err
         import torch
         from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
@@ -70,17 +137,7 @@ def _bnb(quant_type: str | None):
     return run
 
 
-def _require_gptqmodel():
-    try:
-        import gptqmodel  # noqa: F401
-    except ImportError as err:
-        raise ImportError(
-            "GPTQ/AWQ need gptqmodel: pip install gptqmodel==7.6.0 (7.7+ needs torch>=2.14.1; on CPU set "
-            "GPTQMODEL_CPU_WORKERS=2 while it builds)") from err
-
-
 def _gptq(src: Path, out: Path, *, calibration: list[str], group_size: int = 128, **_options) -> dict:
-    _require_gptqmodel()
     from gptqmodel import GPTQModel, QuantizeConfig
 
     qconfig = QuantizeConfig(bits=4, group_size=group_size, desc_act=False, sym=True)
@@ -94,12 +151,6 @@ def _gptq(src: Path, out: Path, *, calibration: list[str], group_size: int = 128
 
 
 def _awq(src: Path, out: Path, *, calibration: list[str], group_size: int = 128, **_options) -> dict:
-    if not _cuda():
-        raise QuantizationUnavailable(
-            "awq-int4 needs a CUDA GPU: AWQ's activation-aware scale search and its GEMM kernels run "
-            "only on an accelerator, and no CUDA device is visible here. On CPU use gptq-int4, bnb-nf4, "
-            "bnb-fp4 or gguf-q4_0; or run this command on a GPU machine.")
-    _require_gptqmodel()
     from gptqmodel import GPTQModel
     from gptqmodel.quantization.config import AWQConfig
 
@@ -136,19 +187,21 @@ def gguf_filename(qtype: str) -> str:
 
 METHODS: dict[str, QuantMethod] = {m.name: m for m in (
     QuantMethod("bnb-nf4", "bitsandbytes 4-bit NormalFloat", "Dettmers et al., QLoRA, arXiv:2305.14314",
-                _bnb("nf4"), "quant"),
+                _bnb("nf4"), "quant", _check_bnb),
     QuantMethod("bnb-fp4", "bitsandbytes 4-bit float (transformers' default, BioMistral's BnB 4-bit)",
-                "Dettmers et al., QLoRA, arXiv:2305.14314", _bnb("fp4"), "quant"),
+                "Dettmers et al., QLoRA, arXiv:2305.14314", _bnb("fp4"), "quant", _check_bnb),
     QuantMethod("bnb-int8", "bitsandbytes LLM.int8 8-bit", "Dettmers et al., LLM.int8(), arXiv:2208.07339",
-                _bnb(None), "quant"),
+                _bnb(None), "quant", _check_bnb),
     QuantMethod("gptq-int4", "GPTQ 4-bit, symmetric, group 128 (gptqmodel)",
-                "Frantar et al., GPTQ, arXiv:2210.17323", _gptq, "gptqmodel==7.6.0"),
+                "Frantar et al., GPTQ, arXiv:2210.17323", _gptq, "gptqmodel==7.6.0", _check_gptqmodel),
     QuantMethod("awq-int4", "AWQ 4-bit, group 128, zero point, GEMM (gptqmodel; needs a GPU)",
-                "Lin et al., AWQ, arXiv:2306.00978", _awq, "gptqmodel==7.6.0"),
+                "Lin et al., AWQ, arXiv:2306.00978", _awq, "gptqmodel==7.6.0", _check_awq),
     QuantMethod("gguf-q8_0", "GGUF Q8_0 for llama.cpp (8-bit blocks of 32)",
-                "ggml GGUF format, github.com/ggml-org/ggml/blob/master/docs/gguf.md", _gguf("Q8_0"), "gguf"),
+                "ggml GGUF format, github.com/ggml-org/ggml/blob/master/docs/gguf.md", _gguf("Q8_0"), "gguf",
+                _check_gguf),
     QuantMethod("gguf-q4_0", "GGUF Q4_0 for llama.cpp (4-bit blocks of 32)",
-                "ggml GGUF format, github.com/ggml-org/ggml/blob/master/docs/gguf.md", _gguf("Q4_0"), "gguf"),
+                "ggml GGUF format, github.com/ggml-org/ggml/blob/master/docs/gguf.md", _gguf("Q4_0"), "gguf",
+                _check_gguf),
 )}
 
 _NEEDS_CALIBRATION = {"gptq-int4", "awq-int4"}
@@ -162,30 +215,37 @@ def get_method(name: str) -> QuantMethod:
 
 def quantize(src: str | Path, out_dir: str | Path, method: str, *, calibration_file: str | Path | None = None,
              calibration_limit: int | None = None, group_size: int = 128) -> Path:
-    """Quantize the model directory `src` with `method` into out_dir (with a model card)."""
+    """Quantize the model directory `src` with `method` into out_dir (with a model card).
+
+    Everything that can refuse (method, source, output folder, machine, shapes, calibration file) is
+    checked before any weight is read; the output folder appears only once it is complete."""
     qmethod = get_method(method)
     src, out_dir = Path(src), Path(out_dir)
     if not (src / "config.json").is_file():
-        raise FileNotFoundError(f"{src}: not a model directory (no config.json)")
+        raise ModelOpsError(f"{src}: not a model directory (no config.json)")
+    check_free(out_dir)
+    qmethod.check(method, src)
     options = {"group_size": group_size}
     if method in _NEEDS_CALIBRATION:
         from model_ops.calibration import load_calibration
 
         options["calibration"] = load_calibration(calibration_file, calibration_limit)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    params = qmethod.run(src, out_dir, **options)
-    if method in _NEEDS_CALIBRATION:
-        params["calibration"] = str(calibration_file) if calibration_file else "built-in medical sample"
-    write_card(out_dir, kind="quantization", method=method, parameters=params,
-               inputs=[describe_input(str(src), src)], reference=qmethod.reference,
-               notes=f"Evaluate: `lm_eval --model hf --model_args {eval_model_args(out_dir)} --tasks medqa_en`")
+    with staged_dir(out_dir) as staging:
+        params = qmethod.run(src, staging, **options)
+        if method in _NEEDS_CALIBRATION:
+            params["calibration"] = str(calibration_file) if calibration_file else "built-in medical sample"
+        write_card(staging, kind="quantization", method=method, parameters=params,
+                   inputs=[describe_input(str(src), src)], reference=qmethod.reference,
+                   notes=f"Evaluate: `lm_eval --model hf --model_args {eval_model_args(out_dir, staging)} "
+                         "--tasks medqa_en`")
     return out_dir
 
 
-def eval_model_args(model_dir: str | Path) -> str:
-    """The lm-eval `--model_args` that load this directory (GGUF needs the file and tokenizer named)."""
+def eval_model_args(model_dir: str | Path, files_in: str | Path | None = None) -> str:
+    """The lm-eval `--model_args` that load this directory (GGUF needs the file and tokenizer named).
+    files_in: where the files are now, when that is not yet model_dir (a folder being written)."""
     model_dir = Path(model_dir)
-    ggufs = sorted(model_dir.glob("*.gguf"))
+    ggufs = sorted(Path(files_in or model_dir).glob("*.gguf"))
     if ggufs:
         return f"pretrained={model_dir},gguf_file={ggufs[0].name},tokenizer={model_dir}"
     return f"pretrained={model_dir}"
