@@ -125,7 +125,8 @@ NATIVE = (
               languages=("zh",), native_languages=("zh",), min_options=4, fewshot_from=("medqa5", "medqa"),
               subset="single", dataset="CMExam (Chinese national medical licensing exam), test, single-answer",
               fewshot_note="no train split here: BioMistral's regime, MedQA-5's English examples"),
-    Benchmark("cmexam_multi", "CMExam (multiple answers)", "CMExam-M", "cmexam", "ABCDE", 204, kind="native",
+    # 203: the release's 204 multi-answer questions less one whose answer names an option it lacks (line 5332)
+    Benchmark("cmexam_multi", "CMExam (multiple answers)", "CMExam-M", "cmexam", "ABCDE", 203, kind="native",
               regime="zero_shot", languages=("zh",), native_languages=("zh",), min_options=4, answers="multi",
               subset="multi", dataset="CMExam (Chinese national medical licensing exam), test, multi-answer"),
 )
