@@ -142,3 +142,20 @@ def test_user_tasks_are_generated_into_a_content_addressed_folder(spec_path):
     assert user_task_folder() == folder  # same content, same folder
     write_spec(spec_path, HINDI_EXAM.replace("Hindi medical exam", "Another title"), {"exam/test.jsonl": "{}\n"})
     assert user_task_folder() != folder
+
+
+def test_no_name_of_ours_shadows_an_lm_eval_builtin_task_group_or_tag():
+    import sys
+
+    from lm_eval.tasks import TaskManager
+
+    from medtasks.tasks.generate import NATIVE_MULTI_GROUP
+
+    index = TaskManager.__init__.__wrapped__.__globals__["TaskIndex"]().build(
+        [Path(sys.modules["lm_eval.tasks.manager"].__file__).parent])
+    builtin = set(index)
+    assert {"headqa_es", "headqa_en"} <= builtin  # lm-eval's own HEAD-QA: ours is head_qa_*
+    languages = spec.LANGUAGES
+    ours = (set(spec.task_names()) | names.reserved_names(languages) | {NATIVE_MULTI_GROUP}
+            | {spec.benchmark_tag(b) for b in spec.ALL_BENCHMARKS})
+    assert not ours & builtin
