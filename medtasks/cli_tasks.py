@@ -51,19 +51,32 @@ def register(subparsers) -> None:
 
 def cmd_import(args) -> int:
     from medtasks import sources
-    from medtasks.store import default_store
+    from medtasks.benchmarks import get_benchmark
+    from medtasks.common import UsageError
+    from medtasks.store import default_store, write_records
 
     store = args.store or default_store()
+    asked = [get_benchmark(key).key for key in args.benchmarks] if args.benchmarks else None
     if args.data:
-        written = sources.import_folder(args.data, store, benchmarks=args.benchmarks)
+        records = sources.folder_records(args.data, asked)
+        found = {record.benchmark for record in records}
+        absent = [key for key in asked or [] if key not in found]
+        if absent or not records:  # an explicit benchmark without its file is an error, not a quiet skip
+            expected = ", ".join(f"{key} ({sources.expected_file(key)})" for key in absent)
+            raise UsageError(f"--data {args.data}: no files for {expected or 'any benchmark'}; nothing was imported "
+                             "(the folder layout is in medtasks/sources/README.md)")
+        written = write_records(store, records)
     elif args.bioinstructqa:
-        written = sources.import_bioinstructqa(args.bioinstructqa, store, args.benchmarks, args.languages)
+        written = sources.import_bioinstructqa(args.bioinstructqa, store, asked, args.languages)
     else:
         from medtasks.benchmarks import ALL_BENCHMARKS
 
         written = {}
-        for benchmark in args.benchmarks or list(ALL_BENCHMARKS):
+        for benchmark in asked or list(ALL_BENCHMARKS):
             written.update(sources.import_hub(benchmark, store))
+    if not written:
+        raise UsageError(f"--{'bioinstructqa' if args.bioinstructqa else 'hub'}: no records for "
+                         f"{', '.join(asked or ['any benchmark'])}; nothing was imported")
     for key, count in sorted(written.items()):
         print(f"{key:45s} {count:6d}")
     print(f"store: {store}")

@@ -12,14 +12,14 @@ from pathlib import Path
 
 from medtasks.benchmarks import ALL_BENCHMARKS, BENCHMARKS, get_benchmark
 from medtasks.languages import LANGUAGES, SOURCE_LANGUAGE
-from medtasks.records import Record
+from medtasks.records import DataError, Record
 from medtasks.sources import bioinstructqa, fewshot_pool, hub, medmcqa, medqa, mmlu, pubmedqa, truthfulqa
-from medtasks.sources.common import Importer, log
+from medtasks.sources.common import Importer, log, source_name
 from medtasks.sources.hub import HubUnavailable
 from medtasks.store import write_records
 
 __all__ = ["IMPORTERS", "Importer", "HubUnavailable", "get_importer", "import_folder", "import_bioinstructqa",
-           "import_hub", "import_bioinstructqa_from_hub", "folder_records", "LAYOUT"]
+           "import_hub", "import_bioinstructqa_from_hub", "folder_records", "expected_file", "LAYOUT"]
 
 IMPORTERS: dict[str, Importer] = {
     imp.name: imp
@@ -72,9 +72,18 @@ def _mmlu_records(root: Path, key: str) -> list[Record]:
         if code == SOURCE_LANGUAGE or not path.exists():
             continue
         if english is None:
-            raise FileNotFoundError(f"{path} needs the English file {test} to align its rows with")
+            raise DataError(source_name(path, root), None, None,
+                            f"needs the English file {source_name(test, root)} to align its rows with (not found)")
         records += mmlu.read(path, benchmark=key, language=code, english=english, root=root)
     return records
+
+
+def expected_file(key: str) -> str:
+    """The main file of benchmark `key` in a MEDTASKS_DATA folder, relative to it (for messages)."""
+    bench = get_benchmark(key)
+    if bench.family == "mmlu":
+        return LAYOUT["mmlu_test"].format(subject=bench.mmlu_subject)
+    return LAYOUT[bench.family].format(n=len(bench.letters))
 
 
 def _family_records(root: Path, key: str) -> list[Record]:

@@ -120,6 +120,13 @@ def utf8_only(path: Path, source: str, open_binary: Callable[[], Any] | None = N
         raise not_utf8(source, open_binary or (lambda: open(path, "rb"))) from None
 
 
+def require_rows(rows: list, source: str, what: str = "no questions: the file is empty") -> list:
+    """An empty (or header-only) file is an error naming it, never an import of nothing."""
+    if not rows:
+        raise DataError(source, None, None, what)
+    return rows
+
+
 def load_json(path: Path, source: str) -> Any:
     """A whole JSON file; bad JSON names its line; duplicate object keys are an error."""
     try:

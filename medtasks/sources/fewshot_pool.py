@@ -14,7 +14,7 @@ from pathlib import Path
 from medtasks.benchmarks import BENCHMARKS
 from medtasks.records import DataError, Record
 from medtasks.sources.common import (answer_letter, check_unique, checked, field, load_json, log, provenance,
-                                     source_name, text_field)
+                                     require_rows, source_name, text_field)
 from medtasks.store import sha256_file
 
 NAME = "fewshot_pool"
@@ -90,6 +90,7 @@ def read(path, benchmarks=None, root=None) -> list[Record]:
     items = load_json(path, source)
     if not isinstance(items, list):
         raise DataError(source, None, None, "expected one JSON list of items")
+    require_rows(items, source, "no items: the file holds an empty list")
     records, skipped = convert_items(items, source, sha256_file(path), benchmarks)
     kept = Counter(r.benchmark for r in records)
     log.info("%s: kept %s; skipped %s", source, dict(sorted(kept.items())), dict(sorted(skipped.items())) or "none")

@@ -8,7 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from medtasks.records import DataError, Record
-from medtasks.sources.common import check_unique, checked, field, iter_jsonl, provenance, source_name, text_field
+from medtasks.sources.common import (check_unique, checked, field, iter_jsonl, provenance, require_rows, source_name,
+                                     text_field)
 from medtasks.store import sha256_file
 
 NAME = "medmcqa"
@@ -34,5 +35,5 @@ def read(path, split: str = "test", root=None) -> list[Record]:
     source, sha = source_name(path, root), sha256_file(path)
     records = [convert_row(row, split, provenance(NAME, source, sha, line_no))
                for line_no, row in iter_jsonl(path, source)]
-    check_unique(records)
+    check_unique(require_rows(records, source))
     return records

@@ -11,7 +11,7 @@ from pathlib import Path
 from medtasks.benchmarks import BENCHMARKS, get_benchmark
 from medtasks.records import DataError, Record
 from medtasks.sources.common import (answer_letter, check_unique, checked, field, iter_jsonl, ordered_options,
-                                     provenance, source_name, text_field)
+                                     provenance, require_rows, source_name, text_field)
 from medtasks.store import sha256_file
 
 NAME = "medqa"
@@ -42,5 +42,5 @@ def read(path, benchmark: str | None = None, split: str = "test", root=None) -> 
                 raise DataError(source, line_no, "options", f"{count} options: no MedQA benchmark has that many")
             benchmark = _BY_OPTION_COUNT[count]
         records.append(convert_row(row, benchmark, split, line_no, provenance(NAME, source, sha, line_no)))
-    check_unique(records)
+    check_unique(require_rows(records, source))
     return records

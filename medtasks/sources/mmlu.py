@@ -13,7 +13,7 @@ from pathlib import Path
 
 from medtasks.benchmarks import BENCHMARKS
 from medtasks.records import DataError, Record
-from medtasks.sources.common import checked, check_unique, provenance, source_name, utf8_only
+from medtasks.sources.common import checked, check_unique, provenance, require_rows, source_name, utf8_only
 from medtasks.store import sha256_file
 
 NAME = "mmlu"
@@ -62,18 +62,21 @@ def file_key(path: Path) -> tuple[str, str]:
 
 def read_rows(path: Path, source: str) -> list[tuple[int, list[str]]]:
     """(first line of the row, cells) for each data row; the header, when present, is skipped."""
-    rows = []
+    rows, header = [], False
     with utf8_only(path, source), open(path, encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle)
         line = 1
         try:
             for cells in reader:
-                if cells and not (line == 1 and is_header(cells)):
+                if line == 1 and is_header(cells):
+                    header = True
+                elif cells:
                     rows.append((line, cells))
                 line = reader.line_num + 1
         except csv.Error as err:
             raise DataError(source, reader.line_num, None, f"bad CSV: {err}") from None
-    return rows
+    return require_rows(rows, source, "no questions: the file holds only a header" if header
+                        else "no questions: the file is empty")
 
 
 def read(path, benchmark: str | None = None, language: str = "en", split: str | None = None,

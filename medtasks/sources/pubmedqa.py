@@ -11,7 +11,8 @@ from pathlib import Path
 
 from medtasks.benchmarks import PUBMEDQA_LABELS
 from medtasks.records import DataError, Record
-from medtasks.sources.common import check_unique, checked, field, load_json, provenance, source_name, text_field
+from medtasks.sources.common import (check_unique, checked, field, load_json, provenance, require_rows, source_name,
+                                     text_field)
 from medtasks.store import sha256_file
 
 NAME = "pubmedqa"
@@ -42,10 +43,14 @@ def read(path, ground_truth=None, root=None) -> list[Record]:
     path = Path(path)
     truth_path = Path(ground_truth) if ground_truth else path.with_name("test_ground_truth.json")
     source, truth_source = source_name(path, root), source_name(truth_path, root)
+    if not truth_path.exists():
+        raise DataError(source, None, None, f"needs the test ids of {truth_path.name} beside it (not found)")
     items, truth = load_json(path, source), load_json(truth_path, truth_source)
     for name, data in ((source, items), (truth_source, truth)):
         if not isinstance(data, dict):
             raise DataError(name, None, None, "expected one JSON object keyed by PubMed id")
+    require_rows(list(items), source, "no questions: the file holds an empty object")
+    require_rows(list(truth), truth_source, "no test ids: the file holds an empty object")
     for pmid, label in truth.items():
         where = f"key {pmid!r}"
         if pmid not in items:

@@ -23,7 +23,7 @@ from typing import Iterable
 
 from medtasks.benchmarks import EXTRA_BENCHMARKS
 from medtasks.records import DataError, Record
-from medtasks.sources.common import checked, check_unique, log, provenance, source_name, utf8_only
+from medtasks.sources.common import checked, check_unique, log, provenance, require_rows, source_name, utf8_only
 from medtasks.store import sha256_file
 
 NAME = "truthfulqa"
@@ -122,8 +122,8 @@ def select(rows: Iterable[tuple[int, int | str, dict]], categories: Iterable[str
             records.append(convert_row(row, record_id(index), prov, seed))
     unknown = [c for c in wanted if c not in found]
     if unknown:
-        raise ValueError(f"{source}: no TruthfulQA category {', '.join(map(repr, unknown))}; "
-                         f"valid: {', '.join(sorted(found))}")
+        raise DataError(source, None, "Category", f"no TruthfulQA category {', '.join(map(repr, unknown))}; "
+                        f"valid: {', '.join(sorted(found))}")
     check_unique(records)
     log.info("%s: %d questions in categories %s", source, len(records), ", ".join(wanted))
     return records
@@ -136,7 +136,9 @@ def read_rows(path: Path, source: str) -> list[tuple[int, int, dict]]:
         reader = csv.reader(handle)
         try:
             header = next(reader, None)
-            if header is None or tuple(h.strip() for h in header) != HEADER:
+            if header is None:
+                raise DataError(source, None, None, "no questions: the file is empty")
+            if tuple(h.strip() for h in header) != HEADER:
                 raise DataError(source, 1, None, f"expected the header {','.join(HEADER)}, got {header}")
             line = reader.line_num + 1
             for cells in reader:
@@ -151,7 +153,7 @@ def read_rows(path: Path, source: str) -> list[tuple[int, int, dict]]:
                 line = reader.line_num + 1
         except csv.Error as err:
             raise DataError(source, reader.line_num, None, f"bad CSV: {err}") from None
-    return rows
+    return require_rows(rows, source, "no questions: the file holds only a header")
 
 
 def read(path, categories: Iterable[str] | None = None, seed: int = ORDER_SEED, root=None) -> list[Record]:
