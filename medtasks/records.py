@@ -15,6 +15,15 @@ from medtasks.spec import ALL_BENCHMARKS, LANGUAGES
 
 SPLITS = ("test", "train", "validation", "fewshot", "fewshot1", "fewshot2", "fewshot3")
 # "fewshot" is a pool sampled by the few-shot seed; "fewshotN" is a fixed set N (BioInstructQA's).
+SPLIT_ALIASES = {"dev": "validation"}  # releases' names for our splits
+
+
+def split_name(name: str) -> str:
+    """A release's split name as the store names it ("dev" -> "validation"); unknown names fail."""
+    split = SPLIT_ALIASES.get(name, name)
+    if split not in SPLITS:
+        raise UsageError(f"unknown split {name!r}; valid: {', '.join([*SPLITS, *SPLIT_ALIASES])}")
+    return split
 
 
 class DataError(UsageError, ValueError):
@@ -135,3 +144,16 @@ def join_letters(letters, options: dict[str, str]) -> str:
     """The stored form of a multi-answer gold: the letters in option order, concatenated."""
     order = list(options)
     return "".join(sorted(letters, key=lambda letter: order.index(letter) if letter in order else len(order)))
+
+
+def subset_reason(benchmark: str, correct: int) -> str | None:
+    """Why a question with `correct` right options is not in `benchmark`'s subset (spec `subset`:
+    "single" or "multi" questions of a family), naming the benchmark that holds it; None if it is in."""
+    bench = ALL_BENCHMARKS[benchmark]
+    if not bench.subset or (correct == 1) == (bench.subset == "single"):
+        return None
+    other = "multi" if bench.subset == "single" else "single"
+    home = [b.key for b in ALL_BENCHMARKS.values()
+            if b.family == bench.family and b.answers == other and b.subset in ("", other)]
+    what = "several correct answers" if other == "multi" else "one correct answer"
+    return f"{what} (in {home[0]})" if home else what
