@@ -5,9 +5,11 @@ something real to look at: in Latin-script targets words of 5+ letters are rever
 scripts their letters are moved into the target's Unicode block. Short words (units, "of") stay.
 Also answers DeepL's /v2/translate and an OpenAI-compatible /v1/chat/completions (same transform).
 
-Faults: `server.faults` is a queue consumed one per request ("429", "500", "503", "slow",
-"garbage", "empty", "warning", "drop"); `server.text_faults[substring]` is a queue for requests
-whose text contains `substring`; `server.latency` delays every answer.
+Faults: `server.faults` is a queue consumed one per request ("429", "500", "503", "400", "slow",
+"garbage", "empty", "warning", "drop", or one of TRANSFORMS, which damage the translation of an
+otherwise good answer: "truncate" to 20% of its characters, "stub" to 2 letters, "echo" the English
+back, "dropdigit" the first digit); `server.text_faults[substring]` is a queue for requests whose
+text contains `substring`; `server.latency` delays every answer.
 """
 from __future__ import annotations
 
@@ -23,6 +25,12 @@ from medtasks.languages import LANGUAGES
 BLOCKS = {"ru": 0x0430, "ar": 0x0628, "zh": 0x4E00}  # test-only: where fake "translations" live
 _LONG_WORD = re.compile(r"[A-Za-z]{5,}")
 WARNING = "MYMEMORY WARNING: YOU USED ALL AVAILABLE FREE TRANSLATIONS FOR TODAY."
+TRANSFORMS = {
+    "truncate": lambda out, text: out[: max(1, len(out) // 5)],
+    "stub": lambda out, text: out[:2],
+    "echo": lambda out, text: text,
+    "dropdigit": lambda out, text: re.sub(r"\d", "", out, count=1),
+}
 
 
 def fake_translate(text: str, source: str, target: str) -> str:
@@ -99,23 +107,29 @@ class _Handler(BaseHTTPRequestHandler):
         with self.app.lock:
             self.app.requests.append((url.path, text))
             self.app.headers_seen.append(dict(self.headers))
-        if self._fault(text):
+        fault = self._fault(text)
+        if fault is True:
             return
         out = fake_translate(text, form.get("source") or form.get("source_lang", "en").lower(),
                              form.get("target") or form.get("target_lang", "").lower())
+        if fault in TRANSFORMS:
+            out = TRANSFORMS[fault](out, text)
         if url.path == "/v2/translate":
             if not (self.headers.get("Authorization") or "").startswith("DeepL-Auth-Key "):
                 return self._reply(403, "{}")
             return self._reply(200, json.dumps({"translations": [{"text": out}]}))
         self._reply(200, json.dumps({"translatedText": out}, ensure_ascii=False))
 
-    def _fault(self, text: str) -> bool:
-        """Apply the next injected fault; True when it replaced the answer."""
+    def _fault(self, text: str) -> bool | str:
+        """Apply the next injected fault; True when it replaced the answer, the name of a transform
+        to apply to the translation, else False."""
         if self.app.latency:
             time.sleep(self.app.latency)
         fault = self.app.next_fault(text)
         if fault is None:
             return False
+        if fault in TRANSFORMS:
+            return fault
         if fault == "slow":
             time.sleep(self.app.slow_s)
             return False
@@ -124,6 +138,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(2)
             return True
         answers = {"429": (429, '{"error": "slow down"}'), "500": (500, "oops"), "503": (503, "busy"),
+                   "400": (400, '{"error": "bad request"}'),
                    "garbage": (200, "<html>gateway says hello</html>"), "empty": (200, "{}"),
                    "warning": (200, json.dumps({"translatedText": WARNING}))}
         self._reply(*answers[fault])
@@ -133,7 +148,7 @@ class _Handler(BaseHTTPRequestHandler):
         system, user = body["messages"][0]["content"], body["messages"][1]["content"]
         with self.app.lock:
             self.app.requests.append(("/v1/chat/completions", user))
-        if self._fault(user):
+        if self._fault(user) is True:
             return
         names = {lang.name: code for code, lang in LANGUAGES.items()}
         source, target = re.search(r"from (\w+) to (\w+)", system).groups()

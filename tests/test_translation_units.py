@@ -63,7 +63,7 @@ def _tr(**changes):
      "fr", ["no_service_warning"]),
     ({"question": "Мужчина 45 лет, давление 120/80 мм рт. ст. после 5 мг морфина. Что дальше делать врачу?",
       "options": ["Аспирин", "Дать 2,5 мг препарата X внутривенно", "Наблюдать", "Операция"]}, "ru", []),
-    ({}, "ru", ["script"]),  # French text is not Russian
+    ({}, "ru", ["script", "translated"]),  # French text is not Russian
 ])
 def test_item_checks_table(changes, target, failing):
     passed, reasons = checks.check_item(SRC, _tr(**changes), target)
@@ -76,10 +76,92 @@ def test_item_checks_table(changes, target, failing):
 
 
 def test_numbers_ignore_numeral_system_and_separators():
-    assert checks.numbers("2,5 mg and 1 000") == checks.numbers("2.5 mg, 1,000") == {"2", "5", "1", "000"}
-    assert checks.numbers("٤٥ عاما") == {"45"}
+    assert checks.numbers("2,5 mg and 1 000") == checks.numbers("2.5 mg, 1,000") == checks.numbers("1000, 25")
+    assert checks.numbers("٤٥ عاما") == checks.numbers("45")
     assert checks.service_warning("QUERY LENGTH LIMIT EXCEEDED. MAX ALLOWED QUERY : 500 CHARS") is not None
     assert checks.service_warning("Ein ganz normaler Satz.") is None
+
+
+def _fails(source: dict, translation: dict, target: str) -> dict[str, list[str]]:
+    """{check name: reasons} of the checks that fail (check_item runs the same table)."""
+    passed, reasons = checks.check_item(source, translation, target)
+    failed = {name: found for name, check in checks.CHECKS.items() if (found := check(source, translation, target))}
+    assert sorted(failed) == sorted(set(checks.CHECKS) - set(passed)) and sum(failed.values(), []) == reasons
+    return failed
+
+
+def _one(question: str, options=("Clopidogrel",)) -> dict:
+    return {"question": question, "options": list(options), "context": None}
+
+
+RU_Q = "Мужчина 45 лет с болью в груди поступил в отделение неотложной помощи. Какой препарат назначить?"
+EN_Q = "A 45-year-old man with chest pain presents to the emergency department. Which drug should be given?"
+
+
+def test_length_is_compared_in_characters_not_bytes():
+    cut = RU_Q[: len(RU_Q) // 5]  # Cyrillic cut to 20% of its characters is 40% of its bytes
+    assert len(cut.encode()) / len(EN_Q.encode()) > 0.3  # the old byte ratio let it pass
+    failed = _fails(_one(EN_Q), _one(cut + " 45", ["Клопидогрел"]), "ru")
+    assert list(failed) == ["length_ratio"] and "under 0.5 (truncated?)" in failed["length_ratio"][0]
+    assert _fails(_one(EN_Q), _one(RU_Q, ["Клопидогрел"]), "ru") == {}
+    # Chinese is far shorter in characters: a Han character counts three, so a full translation passes
+    zh = "一名45岁男性因胸痛到急诊科就诊。应给予哪种药物？"
+    assert _fails(_one(EN_Q), _one(zh, ["氯吡格雷"]), "zh") == {}
+    assert "length_ratio" in _fails(_one(EN_Q), _one(zh[:6], ["氯吡格雷"]), "zh")
+
+
+@pytest.mark.parametrize("source, stub, target", [("Clopidogrel", "Кл", "ru"), ("Choledocholithiasis", "Cho", "fr"),
+                                                  ("Choledocholithiasis", "胆", "zh")])
+def test_short_options_cut_to_a_stub_are_caught(source, stub, target):
+    question = {"ru": RU_Q, "fr": "Un homme de 45 ans souffrant de douleurs thoraciques arrive aux urgences. "
+                "Quel médicament faut-il donner ?", "zh": "一名45岁男性因胸痛到急诊科就诊。应给予哪种药物？"}[target]
+    failed = _fails(_one(EN_Q, [source, "Aspirin"]), _one(question, [stub, "Aspirin"]), target)
+    assert list(failed) == ["length_ratio"] and failed["length_ratio"][0].startswith("option 1: length ratio")
+    # short renderings that are fine stay fine: "Yes" -> "Да", "Aspirin" -> "AAS", "No" is not measured
+    assert _fails(_one(EN_Q, ["Yes", "No", "Aspirin"]), _one(RU_Q, ["Да", "Нет", "AAS"]), "ru") == {}
+
+
+@pytest.mark.parametrize("target, question", [("ru", RU_Q), ("ar", "رجل يبلغ من العمر 45 عامًا يعاني من ألم في الصدر. ما الدواء؟"),
+                                              ("zh", "一名45岁男性因胸痛到急诊科就诊。应给予哪种药物？")])
+def test_untranslated_options_are_caught_in_every_own_script(target, question):
+    failed = _fails(_one(EN_Q, ["Polyarteritis nodosa", "Clopidogrel", "HbA1c 7.5%"]),
+                    _one(question, ["Polyarteritis nodosa", "Clopidogrel", "HbA1c 7.5%"]), target)
+    # the drug name and the lab value may stay in Latin letters; a two-word disease may not
+    assert failed == {"translated": [f"option 1: left untranslated (no {target} letters)"]}
+
+
+FR_Q = "Un homme de 45 ans souffrant de douleurs thoraciques arrive aux urgences. Quel médicament faut-il donner ?"
+
+
+@pytest.mark.parametrize("target", ["fr", "es", "de", "pt"])
+def test_untranslated_fields_are_caught_in_english_letters(target):
+    options = ["Chest radiography", "Observation at home", "Clopidogrel", "Staphylococcus aureus", "Diabetes mellitus",
+               "Janus Kinase", "120/80 mm Hg", "Acute pancreatitis", "Tyrosine kinase", "glucose-6-phosphate"]
+    failed = _fails(_one(EN_Q, options), _one(FR_Q, options), target)
+    assert failed == {"translated": [f"option {i}: left untranslated (identical to the source)" for i in (1, 2, 8)]}
+    # a long field copied word for word is caught by its share of English words, even with a word changed
+    copied = EN_Q.replace("emergency", "urgence")
+    assert "translated" in _fails(_one(EN_Q), _one(copied), target)
+
+
+def test_dropped_digits_are_caught_even_when_the_number_recurs():
+    source = _one("Fever for 3 days and cough for 3 weeks; 1,200 mg daily. What next?", ["Give 250 mg"])
+    kept = _one("Fièvre depuis 3 jours et toux depuis 3 semaines ; 1 200 mg par jour. Et ensuite ?", ["Donner 250 mg"])
+    assert _fails(source, kept, "fr") == {}
+    assert _fails(_one("Which ratio? " * 4, ["1.0/2"]), _one("Quel rapport ? " * 4, ["1/2"]), "fr") == {}
+    dropped = _one("Fièvre depuis 3 jours et toux depuis semaines ; 1 200 mg par jour. Et ensuite ?", ["Donner 25 mg"])
+    assert _fails(source, dropped, "fr") == {"numbers": ["question: numbers missing from the translation: 3",
+                                                         "option 1: numbers missing from the translation: 250"]}
+
+
+def test_units_are_checked_in_every_script():
+    source = _one("A 45-year-old man takes 5 mg of warfarin; his temperature is 39 °C. What next?", ["Give 10 mL"])
+    ru = _one("Мужчина 45 лет принимает 5 мг варфарина; температура 39 °С. Что дальше?", ["Ввести 10 мл"])
+    zh = _one("一名45岁男性服用5毫克华法林；体温39℃。下一步？", ["给予10毫升"])
+    assert _fails(source, ru, "ru") == {} and _fails(source, zh, "zh") == {}
+    lost = _one("Мужчина 45 лет принимает 5 варфарина; температура 39. Что дальше делать?", ["Ввести 10 мгновенно"])
+    assert _fails(source, lost, "ru") == {"units": ["question: units missing from the translation: mg, °c",
+                                                    "option 1: units missing from the translation: ml"]}
 
 
 def test_cache_round_trip_and_key_parts(tmp_path):

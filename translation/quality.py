@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections import Counter
 from pathlib import Path
 
 from medtasks.languages import SOURCE_LANGUAGE, get_language
 from medtasks.records import Record
 from medtasks.store import MissingData, read_records
-from translation.checks import check_item
+from translation.checks import CHECKS, check_item
 from translation.engine import Engine, Job
 from translation.pipeline import audit_path, record_item
 
@@ -88,8 +89,12 @@ def group_report(store: Path, benchmark: str, language: str, split: str, english
         "without_english": sorted(r.id for r in system if r.id not in english),
     }
     paired = [(r, english[r.id]) for r in system if r.id in english]
-    report["flagged"] = [{"id": r.id, "reasons": reasons} for r, e in paired
-                         if (reasons := check_item(record_item(e), record_item(r), language)[1])]
+    report["flagged"] = []
+    for r, e in paired:
+        passed, reasons = check_item(record_item(e), record_item(r), language)
+        if reasons:
+            report["flagged"].append({"id": r.id, "checks": [n for n in CHECKS if n not in passed], "reasons": reasons})
+    report["flagged_by_check"] = dict(Counter(n for flag in report["flagged"] for n in flag["checks"]))
     if roundtrip is not None and paired:
         jobs = [Job(record_item(r), language, SOURCE_LANGUAGE) for r, _ in paired]
         outcomes, _ = roundtrip.run(jobs)
@@ -141,7 +146,8 @@ def to_markdown(report: dict) -> str:
     for g in report["groups"]:
         if not g["flagged"] and not g.get("roundtrip", {}).get("outliers"):
             continue
-        lines += ["", f"## {g['language']} / {g['benchmark']}: flagged items"]
+        by_check = ", ".join(f"{name} {n}" for name, n in sorted(g["flagged_by_check"].items()))
+        lines += ["", f"## {g['language']} / {g['benchmark']}: flagged items" + (f" ({by_check})" if by_check else "")]
         for flag in g["flagged"][:MAX_LISTED]:
             lines.append(f"- `{flag['id']}`: " + "; ".join(flag["reasons"]))
         if len(g["flagged"]) > MAX_LISTED:
