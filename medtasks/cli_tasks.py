@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from medtasks.common import UsageError
+
 DEFAULT_SUITE = "medeval_en"
 
 
@@ -19,7 +21,9 @@ def register(subparsers) -> None:
     source.add_argument("--bioinstructqa", type=Path, metavar="ZIP", help="BioMistral/BioInstructQA data.zip")
     source.add_argument("--hub", action="store_true", help="download the original datasets from the Hugging Face hub")
     p.add_argument("--benchmarks", nargs="+", metavar="NAME", help="benchmark keys (default: all)")
-    p.add_argument("--languages", nargs="+", metavar="CODE", help="languages, for --bioinstructqa (default: all)")
+    p.add_argument("--languages", nargs="+", metavar="CODE",
+                   help="languages (default: all for --data and --bioinstructqa, en for --hub); English few-shot "
+                   "examples are imported whatever the languages, as every language's prompts use them")
     p.add_argument("--store", type=Path, help="store folder (default: $MEDTASKS_STORE or ~/.cache/medtasks/store)")
     p.set_defaults(func=cmd_import)
 
@@ -51,29 +55,34 @@ def register(subparsers) -> None:
 
 def cmd_import(args) -> int:
     from medtasks import sources
-    from medtasks.benchmarks import get_benchmark
-    from medtasks.common import UsageError
+    from medtasks.benchmarks import ALL_BENCHMARKS, get_benchmark
+    from medtasks.languages import LANGUAGES, SOURCE_LANGUAGE
     from medtasks.store import default_store, write_records
 
     store = args.store or default_store()
-    asked = [get_benchmark(key).key for key in args.benchmarks] if args.benchmarks else None
+    unknown = [code for code in args.languages or [] if code not in LANGUAGES]
+    if unknown:
+        raise UsageError(f"--languages: {', '.join(map(repr, unknown))} not defined; languages: {', '.join(LANGUAGES)}")
+    try:
+        asked = [get_benchmark(key).key for key in args.benchmarks] if args.benchmarks else None
+    except KeyError as err:
+        raise UsageError(f"--benchmarks: {err.args[0]}") from None
     if args.data:
-        records = sources.folder_records(args.data, asked)
-        found = {record.benchmark for record in records}
-        absent = [key for key in asked or [] if key not in found]
-        if absent or not records:  # an explicit benchmark without its file is an error, not a quiet skip
-            expected = ", ".join(f"{key} ({sources.expected_file(key)})" for key in absent)
-            raise UsageError(f"--data {args.data}: no files for {expected or 'any benchmark'}; nothing was imported "
-                             "(the folder layout is in medtasks/sources/README.md)")
-        written = write_records(store, records)
+        scan = sources.scan_folder(args.data, asked, args.languages)
+        print_skipped(args.data, scan)
+        tested = [r for r in scan.records if not r.split.startswith("fewshot")]
+        where = f" in {' '.join(args.languages)}" if args.languages else ""
+        absent = [f"{key}{where or f' ({sources.expected_file(key)})'}" for key in scan.absent if asked]
+        absent += [f"any benchmark in {code}" for code in args.languages or [] if code not in {r.language for r in tested}]
+        if absent or not tested:  # each benchmark and language named must be found: all or nothing
+            raise UsageError(f"--data {args.data}: no files for {', '.join(absent) or 'any benchmark' + where}; nothing was "
+                             "imported (the folder layout is in medtasks/sources/README.md)")
+        written = write_records(store, scan.records)
     elif args.bioinstructqa:
         written = sources.import_bioinstructqa(args.bioinstructqa, store, asked, args.languages)
     else:
-        from medtasks.benchmarks import ALL_BENCHMARKS
-
-        written = {}
-        for benchmark in asked or list(ALL_BENCHMARKS):
-            written.update(sources.import_hub(benchmark, store))
+        written = write_records(store, sources.hub_records(asked or list(ALL_BENCHMARKS),
+                                                           args.languages or [SOURCE_LANGUAGE]))
     if not written:
         raise UsageError(f"--{'bioinstructqa' if args.bioinstructqa else 'hub'}: no records for "
                          f"{', '.join(asked or ['any benchmark'])}; nothing was imported")
@@ -81,6 +90,17 @@ def cmd_import(args) -> int:
         print(f"{key:45s} {count:6d}")
     print(f"store: {store}")
     return 0
+
+
+def print_skipped(data: Path, scan) -> None:
+    """What a folder import did not read, and why (stderr: stdout lists what was imported)."""
+    if scan.skipped:
+        width = max(len(path) for path in scan.skipped)
+        print(f"skipped in {data} (not imported):", file=sys.stderr)
+        for path, why in scan.skipped.items():
+            print(f"  {path:{width}s}  {why}", file=sys.stderr)
+    if scan.not_asked:
+        print(f"not asked for (--benchmarks, --languages): {len(scan.not_asked)} file{'s' if len(scan.not_asked) != 1 else ''} of {data}", file=sys.stderr)
 
 
 def cmd_tasks(args) -> int:

@@ -77,3 +77,63 @@ def test_a_translated_mmlu_file_without_english_names_both(tmp_path, capsys):
     code, _, err = run_import(capsys, data, tmp_path / "store")
     assert code == 2
     assert "mmlu/fr/mmlu_French_test_anatomy_test.csv: needs the English file mmlu/en/test/anatomy_test.csv" in err
+
+
+# What was skipped, and why (stderr), and --languages.
+
+EN_ANATOMY = MMLU_HEADER + "q1,a,b,c,d,0\nq2,a,b,c,d,1\n"
+FR_ANATOMY = "q1 fr,a,b,c,d,A\nq2 fr,a,b,c,d,B\n"
+
+
+def test_an_unknown_language_folder_is_reported_as_skipped(tmp_path, capsys):
+    data = make(tmp_path / "data", {"mmlu/en/test/anatomy_test.csv": EN_ANATOMY,
+                                    "mmlu/hi/mmlu_Hindi_test_anatomy_test.csv": FR_ANATOMY})
+    code, out, err = run_import(capsys, data, tmp_path / "store")
+    assert code == 0 and "mmlu_anatomy/en/test" in out and "/hi/" not in out
+    assert "mmlu/hi/  language 'hi' is not defined (languages: en, es, de, pt, ru, fr, ar, zh" in err
+
+
+def test_an_unknown_languages_code_exits_2_listing_the_defined_ones(tmp_path, capsys):
+    data = make(tmp_path / "data", {"mmlu/en/test/anatomy_test.csv": EN_ANATOMY})
+    code, out, err = run_import(capsys, data, tmp_path / "store", "--languages", "fr", "hi")
+    assert code == 2 and out == ""
+    assert err == "medeval import: --languages: 'hi' not defined; languages: en, es, de, pt, ru, fr, ar, zh\n"
+    assert not (tmp_path / "store").exists()
+
+
+def test_files_outside_the_layout_are_listed_with_their_reason(tmp_path, capsys):
+    data = make(tmp_path / "data", {"mmlu/en/test/anatomy_test.csv": EN_ANATOMY, "README.md": "notes",
+                                    "headqa/es/test.json": "{}", "headqa/en/test.json": "{}",
+                                    "medqa/en/test.jsonl": "{}", "pubmedqa/en/test_ground_truth.json": "{}",
+                                    ".DS_Store": "finder"})
+    code, _, err = run_import(capsys, data, tmp_path / "store")
+    lines = {line.split()[0]: " ".join(line.split()[1:]) for line in err.splitlines()[1:]}
+    assert code == 0 and err.startswith(f"skipped in {data} (not imported):\n")
+    assert lines == {
+        "README.md": "not in a benchmark folder",
+        "headqa/": "no importer reads this folder (read: fewshot_pool, medmcqa, medqa, mmlu, pubmedqa, truthfulqa)",
+        "medqa/en/test.jsonl": "not a file of the layout (here: medqa/en/{n}_options/test.jsonl)",
+        "pubmedqa/en/test_ground_truth.json": "read only together with pubmedqa/en/ori_pqal.json (not found)",
+    }
+
+
+def test_languages_select_the_translations_and_keep_the_english_examples(tmp_path, capsys):
+    data = make(tmp_path / "data", {"mmlu/en/test/anatomy_test.csv": EN_ANATOMY,
+                                    "mmlu/en/dev/anatomy_dev.csv": MMLU_HEADER + "d1,a,b,c,d,2\n",
+                                    "mmlu/fr/mmlu_French_test_anatomy_test.csv": FR_ANATOMY,
+                                    "mmlu/es/mmlu_Spanish_test_anatomy_test.csv": FR_ANATOMY})
+    code, out, err = run_import(capsys, data, tmp_path / "store", "--languages", "fr")
+    assert code == 0, err
+    assert [line.split()[0] for line in out.splitlines()[:-1]] == ["mmlu_anatomy/en/fewshot", "mmlu_anatomy/fr/test"]
+    assert "not asked for (--benchmarks, --languages): 1 file of" in err  # the Spanish file
+
+
+def test_a_named_benchmark_absent_in_a_named_language_fails(tmp_path, capsys):
+    data = make(tmp_path / "data", {"medqa/en/4_options/test.jsonl": json.dumps(MEDQA_ROW) + "\n"})
+    code, _, err = run_import(capsys, data, tmp_path / "store", "--benchmarks", "medqa", "--languages", "fr")
+    assert code == 2 and "no files for medqa in fr, any benchmark in fr; nothing was imported" in err
+
+
+def test_an_unknown_benchmark_exits_2_listing_the_valid_ones(tmp_path, capsys):
+    code, _, err = run_import(capsys, tmp_path, tmp_path / "store", "--benchmarks", "medqa7")
+    assert code == 2 and "--benchmarks: unknown benchmark 'medqa7'; valid: mmlu_clinical_knowledge" in err

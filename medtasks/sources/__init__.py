@@ -11,15 +11,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from medtasks.benchmarks import ALL_BENCHMARKS, BENCHMARKS, get_benchmark
-from medtasks.languages import LANGUAGES, SOURCE_LANGUAGE
-from medtasks.records import DataError, Record
+from medtasks.common import UsageError
+from medtasks.languages import SOURCE_LANGUAGE, get_language
+from medtasks.records import Record
 from medtasks.sources import bioinstructqa, fewshot_pool, hub, medmcqa, medqa, mmlu, pubmedqa, truthfulqa
-from medtasks.sources.common import Importer, log, source_name
+from medtasks.sources.common import Importer, log
+from medtasks.sources.folder import LAYOUT, FolderScan, expected_file, folder_records, scan_folder
 from medtasks.sources.hub import HubUnavailable
 from medtasks.store import write_records
 
 __all__ = ["IMPORTERS", "Importer", "HubUnavailable", "get_importer", "import_folder", "import_bioinstructqa",
-           "import_hub", "import_bioinstructqa_from_hub", "folder_records", "expected_file", "LAYOUT"]
+           "import_hub", "import_bioinstructqa_from_hub", "folder_records", "scan_folder", "FolderScan",
+           "expected_file", "hub_records", "LAYOUT"]
 
 IMPORTERS: dict[str, Importer] = {
     imp.name: imp
@@ -41,18 +44,6 @@ IMPORTERS: dict[str, Importer] = {
     )
 }
 
-# Where each original file sits in a MEDTASKS_DATA folder ({n}: option count, {subject}, {Language}).
-LAYOUT = {
-    "medqa": "medqa/en/{n}_options/test.jsonl",
-    "medmcqa": "medmcqa/en/dev.jsonl",
-    "pubmedqa": "pubmedqa/en/ori_pqal.json",  # with test_ground_truth.json beside it
-    "mmlu_test": "mmlu/en/test/{subject}_test.csv",
-    "mmlu_dev": "mmlu/en/dev/{subject}_dev.csv",
-    "mmlu_translated": "mmlu/{code}/mmlu_{Language}_test_{subject}_test.csv",
-    "fewshot_pool": "fewshot_pool/en/dev_en.json",
-    "truthfulqa": "truthfulqa/en/TruthfulQA.csv",
-}
-
 
 def get_importer(name: str) -> Importer:
     try:
@@ -61,63 +52,13 @@ def get_importer(name: str) -> Importer:
         raise KeyError(f"unknown importer {name!r}; valid: {', '.join(IMPORTERS)}") from None
 
 
-def _mmlu_records(root: Path, key: str) -> list[Record]:
-    subject = BENCHMARKS[key].mmlu_subject
-    test = root / LAYOUT["mmlu_test"].format(subject=subject)
-    dev = root / LAYOUT["mmlu_dev"].format(subject=subject)
-    english = mmlu.read(test, benchmark=key, root=root) if test.exists() else None
-    records = list(english or []) + (mmlu.read(dev, benchmark=key, root=root) if dev.exists() else [])
-    for code, language in LANGUAGES.items():
-        path = root / LAYOUT["mmlu_translated"].format(code=code, Language=language.name, subject=subject)
-        if code == SOURCE_LANGUAGE or not path.exists():
-            continue
-        if english is None:
-            raise DataError(source_name(path, root), None, None,
-                            f"needs the English file {source_name(test, root)} to align its rows with (not found)")
-        records += mmlu.read(path, benchmark=key, language=code, english=english, root=root)
-    return records
-
-
-def expected_file(key: str) -> str:
-    """The main file of benchmark `key` in a MEDTASKS_DATA folder, relative to it (for messages)."""
-    bench = get_benchmark(key)
-    if bench.family == "mmlu":
-        return LAYOUT["mmlu_test"].format(subject=bench.mmlu_subject)
-    return LAYOUT[bench.family].format(n=len(bench.letters))
-
-
-def _family_records(root: Path, key: str) -> list[Record]:
-    family = ALL_BENCHMARKS[key].family
-    if family == "mmlu":
-        return _mmlu_records(root, key)
-    path = root / LAYOUT[family].format(n=len(ALL_BENCHMARKS[key].letters))
-    if not path.exists():
-        return []
-    if family == "medqa":
-        return medqa.read(path, benchmark=key, root=root)
-    return IMPORTERS[family].read(path, root=root)
-
-
-def folder_records(data_dir, benchmarks=None) -> list[Record]:
-    """Every record the folder holds for `benchmarks` (keys; None = all, truthfulqa_med included),
-    English few-shot pool included."""
-    root = Path(data_dir)
-    if not root.is_dir():
-        raise FileNotFoundError(f"data folder {root} does not exist")
-    keys = [get_benchmark(key).key for key in benchmarks] if benchmarks is not None else list(ALL_BENCHMARKS)
-    records = [record for key in keys for record in _family_records(root, key)]
-    pool = root / LAYOUT["fewshot_pool"]
-    if pool.exists():
-        records += fewshot_pool.read(pool, benchmarks=keys, root=root)
-    return records
-
-
-def import_folder(data_dir, store, benchmarks=None) -> dict[str, int]:
-    """Import everything present in a MEDTASKS_DATA-style folder; returns {"bench/lang/split": count}."""
-    records = folder_records(data_dir, benchmarks)
-    if not records:  # not an error: the caller may fall back to the hub
-        log.warning("no files for %s in %s (layout: %s)", ", ".join(benchmarks or ["any benchmark"]),
-                    data_dir, LAYOUT)
+def import_folder(data_dir, store, benchmarks=None, languages=None) -> dict[str, int]:
+    """Import everything present in a MEDTASKS_DATA-style folder; returns {"bench/lang/split": count}.
+    A folder without files for `benchmarks` imports nothing and returns {} (the loader then tries the
+    hub); `medeval import` makes that an error."""
+    records = folder_records(data_dir, benchmarks, languages)
+    if not records:
+        log.info("no files for %s in %s", ", ".join(benchmarks or ["any benchmark"]), data_dir)
         return {}
     return write_records(Path(store), records)
 
@@ -134,18 +75,32 @@ def import_bioinstructqa_from_hub(store, benchmarks=None, languages=None) -> dic
     return import_bioinstructqa(hub.download_bioinstructqa(), store, benchmarks, languages)
 
 
-def import_hub(benchmark: str, store, language: str = SOURCE_LANGUAGE) -> dict[str, int]:
-    """Fetch `benchmark` from the hub and store it; raises HubUnavailable within seconds when offline.
+def hub_records(benchmarks, languages=(SOURCE_LANGUAGE,)) -> list[Record]:
+    """Records of `benchmarks` x `languages` from the hub; raises HubUnavailable within seconds offline.
 
-    English comes from each benchmark's own hub dataset (MedQA 5-options, which has none, and every
-    other language come from BioInstructQA's data.zip)."""
-    key = get_benchmark(benchmark).key
-    if language not in LANGUAGES:
-        raise KeyError(f"unknown language {language!r}; valid: {', '.join(LANGUAGES)}")
-    if language == SOURCE_LANGUAGE and (key in hub.FETCHERS or ALL_BENCHMARKS[key].family == "mmlu"):
-        hub.ensure_hub(f"{key} ({language})")
-        return write_records(Path(store), hub.fetch(key))
-    if key not in BENCHMARKS:
-        raise KeyError(f"{key} in {language} is not on the hub (BioInstructQA holds the ten-task suite only): "
-                       f"translate it with `medeval translate --benchmarks {key} --languages {language}`")
-    return import_bioinstructqa_from_hub(store, [key], [language])
+    English comes from each benchmark's own hub dataset; MedQA 5-options (which has none) and every
+    other language come from BioInstructQA's data.zip, read once for all of them."""
+    keys = [get_benchmark(key).key for key in benchmarks]
+    codes = [get_language(code).code for code in languages]
+    records, from_zip = [], set()
+    for key in keys:
+        for code in codes:
+            if code == SOURCE_LANGUAGE and (key in hub.FETCHERS or ALL_BENCHMARKS[key].family == "mmlu"):
+                hub.ensure_hub(f"{key} ({code})")
+                records += hub.fetch(key)
+            elif key in BENCHMARKS:
+                from_zip.add((key, code))
+            else:
+                raise UsageError(f"{key} in {code} is not on the hub (BioInstructQA holds the ten-task suite only): "
+                                 f"translate it with `medeval translate --benchmarks {key} --languages {code}`")
+    if from_zip:
+        hub.ensure_hub(f"{hub.BIOINSTRUCTQA[0]} {hub.BIOINSTRUCTQA[1]}")
+        records += [r for r in bioinstructqa.read(hub.download_bioinstructqa(), sorted({k for k, _ in from_zip}),
+                                                  sorted({c for _, c in from_zip}))
+                    if (r.benchmark, r.language) in from_zip or r.split.startswith("fewshot")]
+    return records
+
+
+def import_hub(benchmark: str, store, language: str = SOURCE_LANGUAGE) -> dict[str, int]:
+    """Fetch `benchmark` in `language` from the hub and store it (see hub_records)."""
+    return write_records(Path(store), hub_records([benchmark], [language]))
