@@ -111,5 +111,5 @@ def check_compatible(model_dirs: list[str | Path], *, check_vocab: bool = True) 
     summaries = [summarize(d) for d in model_dirs]
     problems = [p for other in summaries[1:] for p in compare(summaries[0], other, check_vocab=check_vocab)]
     if problems:
-        raise IncompatibleModels("models cannot be merged:\n  - " + "\n  - ".join(problems))
+        raise IncompatibleModels("models cannot be merged: " + "; ".join(problems))
     return summaries

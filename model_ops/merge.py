@@ -7,16 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from medtasks.common import require
+from model_ops import ModelOpsError
 from model_ops.card import describe_input, write_card
 from model_ops.compat import check_compatible
+from model_ops.output import check_free, staged_dir
 from model_ops.presets import METHOD_REFERENCES
-
-
-def _require_mergekit():
-    try:
-        import mergekit  # noqa: F401
-    except ImportError as err:
-        raise ImportError("merging needs mergekit (LGPL-3.0): pip install 'medeval[merge]'") from err
 
 
 def resolve_model(ref: str) -> tuple[Path, str | None]:
@@ -40,62 +36,88 @@ def _replace_refs(node, mapping: dict[str, str]):
     return mapping.get(node, node) if isinstance(node, str) else node
 
 
-def _referenced(config: dict) -> list[str]:
+def _ref_name(value) -> str | None:
+    """A model reference as mergekit writes it: "path[@revision][+lora]" or {model: {path, revision}}."""
+    if isinstance(value, str):
+        return value.split("+", 1)[0]  # a LoRA applied on top does not change the base's tensors
+    if isinstance(value, dict) and isinstance(value.get("model"), dict) and "path" in value["model"]:
+        revision = value["model"].get("revision")
+        return value["model"]["path"] + (f"@{revision}" if revision else "")
+    return None
+
+
+def referenced_models(config: dict) -> list[str]:
+    """The models a mergekit configuration merges (base first), read from the plain mapping
+    (base_model, models[].model, slices[].sources[].model, the same inside modules) without
+    importing mergekit, so that incompatible inputs are refused in about a second."""
+    refs: list[str] = []
+
+    def walk(node):
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                name = _ref_name(value) if key in ("model", "base_model") else None
+                if name and name not in refs:
+                    refs.append(name)
+                elif name is None:
+                    walk(value)
+
+    walk(config)
+    base = _ref_name(config.get("base_model"))
+    return sorted(refs, key=lambda ref: ref != base)
+
+
+def _validated(config: dict):
     from mergekit.config import MergeConfiguration
 
     try:
-        parsed = MergeConfiguration.model_validate(config)
+        return MergeConfiguration.model_validate(config)
     except Exception as err:  # pydantic's message names the bad field
-        raise ValueError(f"invalid mergekit configuration: {err}") from None
-    refs = []
-    for ref in parsed.referenced_models():
-        name = ref.model.path + (f"@{ref.model.revision}" if ref.model.revision else "")
-        if name not in refs:
-            refs.append(name)
-    base = parsed.base_model
-    if base is not None:  # base first: compatibility is reported relative to it
-        base_name = base.model.path + (f"@{base.model.revision}" if base.model.revision else "")
-        refs.sort(key=lambda r: r != base_name)
-    return refs
+        raise ModelOpsError("invalid mergekit configuration: " + " ".join(str(err).split())) from None
 
 
 def merge(config: dict, out_dir: str | Path, *, seed: int | None = 0, preset: str | None = None,
           shard_size: str = "5B", check: bool = True, quiet: bool = False) -> Path:
     """Merge the models of a mergekit `config` into out_dir; returns out_dir.
 
-    seed=None is allowed for reproducing unseeded runs, but the default is seeded because
-    DARE's random drop otherwise changes the model at every run.
+    The inputs are checked from their headers before mergekit is even imported; the output folder
+    appears only when complete. seed=None is allowed for reproducing unseeded runs, but the default
+    is seeded because DARE's random drop otherwise changes the model at every run.
     """
-    _require_mergekit()
-    import yaml
-    from mergekit.common import parse_kmb
-    from mergekit.config import MergeConfiguration
-    from mergekit.merge import run_merge
-    from mergekit.options import MergeOptions
-
-    refs = _referenced(config)
+    refs = referenced_models(config)
+    out_dir = check_free(out_dir)
     resolved = {ref: resolve_model(ref) for ref in refs}
-    local_config = _replace_refs(config, {ref: str(path) for ref, (path, _) in resolved.items()})
-    if check:
+    if check and resolved:
         # A tokenizer section means mergekit builds a joint vocabulary: ids may then differ.
         vocab_may_differ = bool(config.get("tokenizer_source") or config.get("tokenizer"))
         check_compatible([path for path, _ in resolved.values()], check_vocab=not vocab_may_differ)
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    options = MergeOptions(random_seed=seed, out_shard_size=parse_kmb(shard_size), copy_tokenizer=True,
+    require("mergekit", "merge", "merging")
+    import yaml
+    from mergekit.common import parse_kmb
+    from mergekit.merge import run_merge
+    from mergekit.options import MergeOptions
+
+    local_config = _validated(_replace_refs(config, {ref: str(path) for ref, (path, _) in resolved.items()}))
+    try:
+        out_shard_size = parse_kmb(shard_size)
+    except ValueError:
+        raise ModelOpsError(f"--shard-size {shard_size!r}: expected a number with K, M or B, e.g. 500M") from None
+    options = MergeOptions(random_seed=seed, out_shard_size=out_shard_size, copy_tokenizer=True,
                            trust_remote_code=False, write_model_card=False, safe_serialization=True,
                            quiet=quiet)
-    run_merge(MergeConfiguration.model_validate(local_config), str(out_dir), options)
-
     config_yaml = yaml.safe_dump(config, sort_keys=False)
-    (out_dir / "mergekit_config.yml").write_text(config_yaml, encoding="utf-8")
     method = config.get("merge_method", "?")
-    inputs = [describe_input(ref, path, rev) for ref, (path, rev) in resolved.items()]
-    write_card(out_dir, kind="merge", method=method,
-               parameters={"preset": preset, "config": config, "shard_size": shard_size},
-               inputs=inputs, seed=seed, config_yaml=config_yaml,
-               reference=METHOD_REFERENCES.get(method, _mergekit_reference(method)))
+    with staged_dir(out_dir) as staging:
+        run_merge(local_config, str(staging), options)
+        (staging / "mergekit_config.yml").write_text(config_yaml, encoding="utf-8")
+        inputs = [describe_input(ref, path, rev) for ref, (path, rev) in resolved.items()]
+        write_card(staging, kind="merge", method=method,
+                   parameters={"preset": preset, "config": config, "shard_size": shard_size},
+                   inputs=inputs, seed=seed, config_yaml=config_yaml,
+                   reference=METHOD_REFERENCES.get(method, _mergekit_reference(method)))
     return out_dir
 
 
@@ -116,7 +138,7 @@ def load_config_file(path: str | Path) -> dict:
     try:
         config = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise ValueError(f"{path}: not valid YAML: {err}") from None
+        raise ModelOpsError(f"{path}: not valid YAML: " + " ".join(str(err).split())) from None
     if not isinstance(config, dict):
-        raise ValueError(f"{path}: expected a mergekit configuration (a mapping), got {type(config).__name__}")
+        raise ModelOpsError(f"{path}: expected a mergekit configuration (a mapping), got {type(config).__name__}")
     return config

@@ -3,6 +3,7 @@ land exactly on layers): SLERP endpoints and schedule, TIES/DARE density and sig
 compatibility refusals, cards and the CLI."""
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +13,7 @@ from safetensors.torch import load_file  # noqa: E402
 
 from model_ops.card import read_card  # noqa: E402
 from model_ops.compat import IncompatibleModels, check_compatible  # noqa: E402
-from model_ops.merge import merge  # noqa: E402
+from model_ops.merge import merge, referenced_models  # noqa: E402
 from model_ops.presets import PRESETS, build_config, get_preset  # noqa: E402
 
 LAYERS = 5
@@ -215,6 +216,97 @@ def test_cli_user_yaml_and_refusal(pair, tmp_path, capsys):
     from tiny import build_tiny_model
 
     wide = build_tiny_model(tmp_path / "wide", "mistral", seed=0, hidden=48, layers=LAYERS)
+    capsys.readouterr()
     code = main(["merge", "--preset", "ties", "--base", str(pair[0]), "--model", str(wide),
                  "--out", str(tmp_path / "bad")])
-    assert code == 1 and "tensor shapes differ" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("medeval merge: models cannot be merged: tensor shapes differ")
+    assert err.count("\n") == 1 and not (tmp_path / "bad").exists()
+    # a bad configuration or argument: one line, exit 2
+    (tmp_path / "bad.yml").write_text("merge_method: [linear\n")
+    assert main(["merge", "--config", str(tmp_path / "bad.yml"), "--out", str(tmp_path / "x")]) == 2
+    assert main(["merge", "--preset", "ties", "--base", str(pair[0]), "--model", str(pair[1]),
+                 "--param", "t=0.5", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("medeval merge: ") and "bad.yml: not valid YAML" in err[0]
+    assert err[1].startswith("medeval merge: preset 'ties': bad parameter") and len(err) == 2
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.fixture
+def no_weight_is_read(monkeypatch):
+    """Every way a refused merge could load weights or start mergekit fails the test."""
+    import safetensors
+    import safetensors.torch
+    from transformers import AutoModelForCausalLM
+
+    import model_ops.merge
+
+    def never(*_args, **_kwargs):
+        raise AssertionError("a refused merge read weights or started mergekit")
+
+    real_require = model_ops.merge.require
+    monkeypatch.setattr(model_ops.merge, "require",
+                        lambda module, *a: never() if module == "mergekit" else real_require(module, *a))
+    for owner, name in ((safetensors.torch, "load_file"), (safetensors, "safe_open"),
+                        (AutoModelForCausalLM, "from_pretrained"), (torch, "load")):
+        monkeypatch.setattr(owner, name, never)
+
+
+def test_refusals_come_from_headers_before_any_weight_or_mergekit(pair, tmp_path, no_weight_is_read):
+    from tiny import build_tiny_model
+
+    wide = build_tiny_model(tmp_path / "wide", "mistral", seed=0, hidden=48, layers=LAYERS)
+    llama = build_tiny_model(tmp_path / "llama", "llama", seed=0, layers=LAYERS)
+    swapped = tmp_path / "swapped"
+    shutil.copytree(pair[1], swapped)
+    tok = json.loads((swapped / "tokenizer.json").read_text())
+    vocab = tok["model"]["vocab"]
+    a, b = list(vocab)[10], list(vocab)[11]
+    vocab[a], vocab[b] = vocab[b], vocab[a]
+    (swapped / "tokenizer.json").write_text(json.dumps(tok))
+    for other, reason in ((wide, "tensor shapes differ"), (llama, "architecture differs"),
+                          (swapped, "vocabularies differ")):
+        for preset in ("slerp", "dare"):
+            with pytest.raises(IncompatibleModels, match=reason):
+                merge(build_config(preset, str(pair[0]), str(other)), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_refusal_does_not_import_mergekit_or_torch(pair, tmp_path):
+    """In a fresh process, as a user runs it: the refusal is decided without importing either."""
+    import subprocess
+    import sys
+
+    from tiny import build_tiny_model
+
+    llama = build_tiny_model(tmp_path / "llama", "llama", seed=0, layers=LAYERS)
+    code = ("import sys; from medtasks.cli import main; "
+            f"rc = main(['merge', '--preset', 'ties', '--base', {str(pair[0])!r}, '--model', {str(llama)!r}, "
+            f"'--out', {str(tmp_path / 'out')!r}]); "
+            "print(rc, 'mergekit' in sys.modules, 'torch' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.split() == ["2", "False", "False"], proc.stderr[-2000:]
+    assert "architecture differs" in proc.stderr and not (tmp_path / "out").exists()
+
+
+def test_failed_merge_leaves_no_folder(pair, tmp_path, monkeypatch):
+    import mergekit.merge
+
+    def crash(config, out_path, options, **_kwargs):
+        (Path(out_path) / "model-00001-of-00002.safetensors").write_bytes(b"half")
+        raise RuntimeError("killed half-way")
+
+    monkeypatch.setattr(mergekit.merge, "run_merge", crash)
+    with pytest.raises(RuntimeError, match="killed half-way"):
+        merge(build_config("ties", str(pair[0]), str(pair[1])), tmp_path / "deep" / "out")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_referenced_models_without_mergekit():
+    config = {"merge_method": "ties", "base_model": "org/base@abc",
+              "models": [{"model": "./domain+./lora", "parameters": {"weight": 0.5}},
+                         {"model": {"model": {"path": "org/other", "revision": "r1"}}},
+                         {"model": "org/base@abc"}],
+              "slices": [{"sources": [{"model": "./sliced", "layer_range": [0, 4]}]}]}
+    assert referenced_models(config) == ["org/base@abc", "./domain", "org/other@r1", "./sliced"]
