@@ -105,3 +105,28 @@ def test_print_config_round_trips(tmp_path, capsys):
     printed.write_text(capsys.readouterr().out)
     assert cfg.load(printed) == cfg.load(RECIPES[0], ["max_steps=7"])
     assert main(["sft", "--config", str(RECIPES[0]), "--print-config"]) == 2  # a pretrain file given to sft
+
+
+@pytest.mark.parametrize("argv, named", [
+    (["corpus", "missing.tar.gz", "-o", "{tmp}/c"], "missing.tar.gz"),
+    (["corpus", "{tmp}/lonely.tar.gz", "-o", "{tmp}/c"], "lonely.filelist.csv"),
+    (["pretrain", "--config", "missing.yaml"], "missing.yaml"),
+    (["pretrain", "--set", "corpus={tmp}/nothing", "--set", "model={tmp}"], "nothing"),
+    (["sft", "--config", str(CONFIGS / "cpu" / "smoke_pretrain.yaml"), "--print-config"], "smoke_pretrain.yaml"),
+    (["sft", "--set", "store={tmp}"], "medqa/en/train"),
+    (["sft", "--set", "lora_r=sixteen"], "lora_r"),
+    (["merge-adapter", "{tmp}/no_adapter", "-o", "{tmp}/m"], "no_adapter"),
+])
+def test_training_commands_fail_in_one_line(tmp_path, capsys, argv, named):
+    """The error policy: a bad argument or file is one line `medeval <command>: ...`, exit 2, no output left."""
+    import tarfile
+
+    from medtasks.cli import main
+
+    with tarfile.open(tmp_path / "lonely.tar.gz", "w:gz"):
+        pass
+    before = sorted(tmp_path.iterdir())
+    assert main([a.replace("{tmp}", str(tmp_path)) for a in argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"medeval {argv[0]}: ") and "\n" not in err and named in err, err
+    assert sorted(tmp_path.iterdir()) == before  # a refused command leaves nothing behind

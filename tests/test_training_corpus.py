@@ -4,6 +4,7 @@ import tarfile
 
 import pytest
 
+from medtasks.common import UsageError
 from medtasks.records import DataError
 from pmc_samples import MARKERS_DROPPED, jats_article, write_package, write_random_package
 from training import corpus as corpus_mod
@@ -133,6 +134,23 @@ def test_prepare_corpus_counts_and_outputs(tmp_path, caplog):
     assert "PMC13" in caplog.text  # reported per article
 
 
+def test_drop_reasons_are_one_closed_registry(tmp_path):
+    from pathlib import Path
+
+    from training.corpus import DROP_REASONS, Stats, _Writer
+
+    package = _package(tmp_path)
+    manifest = prepare_corpus([package], tmp_path / "out", progress_bar=False)
+    dropped = [json.loads(line) for line in open(tmp_path / "out" / "part-00000.dropped.jsonl")]
+    assert set(manifest["dropped"]) | {d["reason"] for d in dropped} <= set(DROP_REASONS)
+    writer = _Writer(tmp_path, {}, Stats(), None)
+    with pytest.raises(KeyError, match="unknown drop reason 'too_long'; valid: not_in_file_list"):
+        writer.drop("too_long", pmcid="PMC1")
+    readme = (Path(corpus_mod.__file__).parent / "README.md").read_text()
+    for reason in DROP_REASONS:  # the user documentation lists every reason
+        assert f"`{reason}`" in readme, reason
+
+
 def test_licences_are_configurable(tmp_path):
     package = _package(tmp_path)
     manifest = prepare_corpus([package], tmp_path / "out", Options(licenses=("CC BY-NC",), keep_retracted=True),
@@ -197,7 +215,7 @@ def test_file_list_errors_name_file_and_field(tmp_path):
     package = tmp_path / "lonely.tar.gz"
     with tarfile.open(package, "w:gz"):
         pass
-    with pytest.raises(FileNotFoundError, match="lonely.filelist.csv"):
+    with pytest.raises(UsageError, match="lonely.filelist.csv"):
         prepare_corpus([package], tmp_path / "out", progress_bar=False)
 
 

@@ -1,11 +1,12 @@
 """`medeval corpus | pretrain | sft | merge-adapter`: the training package's commands.
 
-Import-light: torch, transformers, TRL and PEFT load inside the command functions.
+Import-light: torch, transformers, TRL and PEFT load inside the command functions. Errors follow
+the project's policy: a bad argument or file raises a UsageError, which `medeval` prints as one line
+(exit 2).
 """
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 RECIPE_HELP = ("Without --config the defaults are BioMistral's recipe; --set key=value overrides any field "
@@ -61,26 +62,6 @@ def register(subparsers) -> None:
     p.set_defaults(func=_merge)
 
 
-def _user_errors():
-    """Errors that are the user's input, shown as one line instead of a traceback."""
-    from medtasks.records import DataError
-    from medtasks.store import MissingData
-    from training.config import ConfigError
-
-    return (ConfigError, DataError, MissingData, FileNotFoundError)
-
-
-def _guarded(command):
-    def run(args) -> int:
-        try:
-            return command(args)
-        except _user_errors() as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-    return run
-
-
-@_guarded
 def _corpus(args) -> int:
     from training.corpus import DEFAULT_LICENSES, Options, prepare_corpus
 
@@ -94,15 +75,14 @@ def _corpus(args) -> int:
     return 0
 
 
-@_guarded
 def _recipe(args) -> int:
     from training import config as cfg
 
     overrides = list(args.set)
     config = cfg.load(args.config, overrides) if args.config else cfg.build(args.recipe, cfg.parse_overrides(overrides), "--set")
     if type(config) is not cfg.RECIPES[args.recipe]:
-        print(f"{args.config} is not a {args.recipe} config", file=sys.stderr)
-        return 2
+        raise cfg.ConfigError(str(args.config), None, "recipe", f"not a {args.recipe} recipe; use `medeval "
+                              f"{'pretrain' if args.recipe == 'sft' else 'sft'}` for it")
     if args.print_config:
         print(cfg.to_yaml(config), end="")
         return 0
@@ -125,7 +105,6 @@ def _recipe(args) -> int:
     return 0
 
 
-@_guarded
 def _merge(args) -> int:
     from training.sft import merge_adapter
 

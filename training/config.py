@@ -95,9 +95,8 @@ class SftConfig(Common):
     per_device_batch_size: int = 4
 
     def check(self):
-        from medtasks.benchmarks import BENCHMARKS
-        from medtasks.languages import LANGUAGES
         from medtasks.records import SPLITS
+        from medtasks.spec import BENCHMARKS, LANGUAGES
 
         problems = super().check()
         if self.benchmark not in BENCHMARKS:

@@ -6,7 +6,7 @@ Retracted, ...). A package is read as a stream, one article at a time, so memory
 with its size. Output, in one folder:
 
     part-00000.jsonl          chunks {id, pmcid, license, package, chunk, words, text}
-    part-00000.dropped.jsonl  articles not kept {pmcid, package, reason, detail}
+    part-00000.dropped.jsonl  what was left out {pmcid, package, member, reason, detail}, reason in DROP_REASONS
     progress.json             what is done (the resume point), rewritten after every part
     manifest.json             totals: articles read / kept / dropped per reason, licences, words, tokens
 
@@ -34,7 +34,14 @@ FORMAT = "medeval-pmc-corpus/1"
 DEFAULT_LICENSES = ("CC0", "CC BY", "CC BY-SA", "CC BY-ND")  # BioMistral's selection
 FILE_COLUMNS = ("Article File", "File")  # bulk file lists / the older oa_file_list.csv
 ACCESSION_COLUMNS = ("AccessionID", "Accession ID")
-DROP_REASONS = ("license", "retracted", "not_in_file_list", "malformed_xml", "no_text")
+# Every reason something is left out of the corpus; `_Writer.drop` refuses any other.
+DROP_REASONS = {
+    "not_in_file_list": "the package holds an article its file list does not name",
+    "license": "the article's licence is not one of --license",
+    "retracted": "the file list marks the article as retracted (keep it with --keep-retracted)",
+    "malformed_xml": "the XML does not parse or has no <article> (the parser's message is the detail)",
+    "no_text": "the article has no title, abstract or body text",
+}
 
 
 def normalize_license(value: str) -> str:
@@ -63,6 +70,8 @@ def article_id(path: str) -> str:
 def read_file_list(path: Path) -> dict[str, Entry]:
     """Read one PMC file list CSV into {pmcid: Entry}. A missing column is a DataError."""
     entries: dict[str, Entry] = {}
+    if not Path(path).is_file():
+        raise UsageError(f"file list {path} does not exist")
     with open(path, newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         columns = reader.fieldnames or []
@@ -153,6 +162,12 @@ class _Writer:
         self.chunks: list[dict] = []
         self.drops: list[dict] = []
 
+    def drop(self, reason: str, **row) -> None:
+        if reason not in DROP_REASONS:
+            raise KeyError(f"unknown drop reason {reason!r}; valid: {', '.join(DROP_REASONS)}")
+        self.stats.dropped[reason] += 1
+        self.drops.append({**row, "reason": reason})
+
     def commit(self, package: str, articles_done: int, complete: bool) -> None:
         index = self.progress["next_part"]
         name = f"part-{index:05d}"
@@ -182,20 +197,26 @@ def prepare_corpus(packages: list[Path], output: Path, options: Options | None =
     from tqdm.auto import tqdm
 
     options = options or Options()
-    output = Path(output)
-    output.mkdir(parents=True, exist_ok=True)
+    output, packages = Path(output), [Path(p) for p in packages]
+    for package in packages:  # every input is checked before the output folder exists
+        if not package.is_file():
+            raise UsageError(f"package {package} does not exist (expected a PMC OA bulk package .tar.gz)")
+        if not file_lists and not default_file_list(package).is_file():
+            raise UsageError(f"no file list for {package.name}: expected {default_file_list(package).name} beside "
+                             "it, or pass --file-list (PMC publishes one CSV per package)")
+    shared_list = _merge_lists(file_lists) if file_lists else None
     progress = _load_progress(output, options)
+    output.mkdir(parents=True, exist_ok=True)
     stats = Stats.from_dict(progress["stats"]) if progress.get("stats") else Stats()
     tokenizer = _load_tokenizer(options.tokenizer) if options.tokenizer else None
     if tokenizer is not None and stats.tokens is None:
         stats.tokens = 0
     writer = _Writer(output, progress, stats, tokenizer)
-    shared_list = _merge_lists(file_lists) if file_lists else None
-    for package in map(Path, packages):
+    for package in packages:
         state = progress["packages"].get(package.name, {"articles_done": 0, "complete": False})
         if state["complete"]:
             continue
-        entries = shared_list if shared_list is not None else _package_list(package)
+        entries = shared_list if shared_list is not None else read_file_list(default_file_list(package))
         skip = state["articles_done"]
         bar = tqdm(total=len(entries) if shared_list is None else None, initial=skip, unit="article",
                    desc=package.name, disable=not progress_bar)
@@ -211,9 +232,7 @@ def prepare_corpus(packages: list[Path], output: Path, options: Options | None =
             data = archive.extractfile(member).read()
             chunks, reason, detail = judge(pmcid, data, entry, options)
             if reason:
-                stats.dropped[reason] += 1
-                writer.drops.append({"pmcid": pmcid, "package": package.name, "member": name,
-                                     "reason": reason, "detail": detail})
+                writer.drop(reason, pmcid=pmcid, package=package.name, member=name, detail=detail)
                 if reason == "malformed_xml":
                     log.warning("%s:%s skipped: %s", package.name, name, detail)
             else:
@@ -240,18 +259,12 @@ def corpus_files(corpus: Path) -> list[Path]:
     corpus = Path(corpus)
     if corpus.is_file():
         return [corpus]
+    if not corpus.exists():
+        raise UsageError(f"corpus {corpus} does not exist: a folder made by `medeval corpus` or a JSONL file")
     manifest = corpus / "manifest.json"
     if not manifest.exists():
-        raise FileNotFoundError(f"{corpus} has no manifest.json: prepare it with `medeval corpus` first")
+        raise UsageError(f"{corpus} has no manifest.json: prepare it with `medeval corpus` first")
     return [corpus / part["file"] for part in json.loads(manifest.read_text())["parts"]]
-
-
-def _package_list(package: Path) -> dict[str, Entry]:
-    path = default_file_list(package)
-    if not path.exists():
-        raise FileNotFoundError(f"no file list for {package.name}: expected {path.name} beside it, "
-                                "or pass --file-list (PMC publishes one CSV per package)")
-    return read_file_list(path)
 
 
 def _merge_lists(paths: list[Path]) -> dict[str, Entry]:

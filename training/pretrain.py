@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from medtasks.common import UsageError
 from training.config import Common, PretrainConfig, to_yaml
 
 
@@ -19,6 +20,8 @@ def load_model(config: Common, quantization_config=None):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    if Path(config.model).is_dir() and not (Path(config.model) / "config.json").is_file():
+        raise UsageError(f"model {config.model} is a folder without config.json: give a model folder or hub id")
     tokenizer = AutoTokenizer.from_pretrained(config.model, trust_remote_code=config.trust_remote_code)
     dtype = "auto" if config.dtype == "auto" else getattr(torch, config.dtype)
     model = AutoModelForCausalLM.from_pretrained(
@@ -66,7 +69,7 @@ def resolve_resume(resume: str | None, output_dir: str) -> str | bool | None:
 
         return get_last_checkpoint(output_dir) if Path(output_dir).is_dir() else None
     if not Path(resume).is_dir():
-        raise FileNotFoundError(f"checkpoint {resume} does not exist")
+        raise UsageError(f"--resume {resume}: no such checkpoint folder (or use --resume auto)")
     return resume
 
 
@@ -77,10 +80,11 @@ def run_pretrain(config: PretrainConfig, resume: str | None = None, progress_bar
     from training.corpus import corpus_files
     from training.pack import BlockDataset, tokenize_and_pack
 
+    files = corpus_files(Path(config.corpus))  # checked before the model loads
     model, tokenizer = load_model(config)
     args = training_arguments(config, disable_tqdm=not progress_bar)
     with args.main_process_first(desc="tokenize and pack"):  # rank 0 packs, the others reuse its file
-        blocks = tokenize_and_pack(corpus_files(Path(config.corpus)), tokenizer, config.block_size,
+        blocks = tokenize_and_pack(files, tokenizer, config.block_size,
                                    Path(config.output_dir) / "data", config.tokenize_batch, progress_bar)
     dataset = BlockDataset(blocks, config.block_size)
     trainer = Trainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,

@@ -18,10 +18,10 @@ import random
 from pathlib import Path
 from typing import Iterable
 
-from medtasks.common import require
-from medtasks.languages import SOURCE_LANGUAGE
+from medtasks.common import UsageError, require
 from medtasks.prompts import build_prompt
 from medtasks.records import Record
+from medtasks.spec import BENCHMARKS, SOURCE_LANGUAGE, task_name
 from medtasks.store import MissingData, has_split, read_records, split_path
 from training.config import SftConfig, to_yaml
 
@@ -38,8 +38,6 @@ def adapter_for(benchmark: str) -> str:
 
 def served_by(adapter: str) -> list[str]:
     """The benchmarks an adapter evaluates (medqa5 -> medqa5 and the six MMLU subjects)."""
-    from medtasks.benchmarks import BENCHMARKS
-
     return [key for key in BENCHMARKS if adapter_for(key) == adapter]
 
 
@@ -140,8 +138,6 @@ def run_sft(config: SftConfig, resume: str | None = None, progress_bar: bool = T
     trainer.train(resume_from_checkpoint=resolve_resume(resume, config.output_dir))
     trainer.save_model(config.output_dir)
     if trainer.is_world_process_zero():
-        from medtasks.tasks.generate import task_name
-
         key = f"{config.benchmark}/{config.language}/{config.split}"
         tasks = ",".join(task_name(b, config.language) for b in served_by(config.benchmark))
         Path(config.output_dir, "recipe.yaml").write_text(to_yaml(config))
@@ -163,6 +159,8 @@ def merge_adapter(adapter: str | Path, output: str | Path, base: str | None = No
 
     peft = require("peft", "training", "merging a LoRA adapter")
     adapter, output = Path(adapter), Path(output)
+    if not (adapter / "adapter_config.json").is_file():
+        raise UsageError(f"{adapter} is not a LoRA adapter folder (no adapter_config.json): give one `medeval sft` wrote")
     adapter_config = json.loads((adapter / "adapter_config.json").read_text())
     base = base or adapter_config["base_model_name_or_path"]
     model = AutoModelForCausalLM.from_pretrained(base, dtype=getattr(torch, dtype),
