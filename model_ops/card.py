@@ -5,15 +5,14 @@ output directory. Inputs are identified by revision (hub) or by content hash (lo
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import json
 from pathlib import Path
 
-CARD_JSON = "medeval_card.json"
+from medtasks.common import MODEL_CARD_JSON, combine_hashes, model_files_sha256
+
 _TOOLS = ("medeval", "torch", "transformers", "safetensors", "mergekit", "bitsandbytes", "gptqmodel",
           "gguf", "accelerate")
-_WEIGHT_FILES = ("config.json", "*.safetensors", "*.gguf")
 
 
 def tool_versions(names=_TOOLS) -> dict[str, str]:
@@ -26,20 +25,11 @@ def tool_versions(names=_TOOLS) -> dict[str, str]:
     return versions
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def describe_input(ref: str, local_dir: Path, revision: str | None = None) -> dict:
-    """Name, revision and a content hash over config + weights (sorted file names, then bytes)."""
-    files = sorted({f for pattern in _WEIGHT_FILES for f in local_dir.glob(pattern)})
-    per_file = {f.name: sha256_file(f) for f in files}
-    combined = hashlib.sha256("".join(f"{n}:{h}\n" for n, h in per_file.items()).encode()).hexdigest()
-    return {"model": ref, "revision": revision, "sha256": combined, "files": per_file}
+    """Name, revision and the content hash over config + weights that results provenance also records
+    (medtasks.common.model_content_hash), with the per-file hashes it combines."""
+    per_file = model_files_sha256(local_dir)
+    return {"model": ref, "revision": revision, "sha256": combine_hashes(per_file), "files": per_file}
 
 
 def write_card(out_dir: Path, *, kind: str, method: str, parameters: dict, inputs: list[dict],
@@ -55,13 +45,13 @@ def write_card(out_dir: Path, *, kind: str, method: str, parameters: dict, input
         "tools": tool_versions(),
     }
     out_dir = Path(out_dir)
-    (out_dir / CARD_JSON).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    (out_dir / MODEL_CARD_JSON).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     (out_dir / "README.md").write_text(_markdown(card, config_yaml, notes), encoding="utf-8")
     return card
 
 
 def read_card(model_dir: str | Path) -> dict | None:
-    path = Path(model_dir) / CARD_JSON
+    path = Path(model_dir) / MODEL_CARD_JSON
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
