@@ -1,4 +1,4 @@
-"""lm-eval model `hf-prefix`: the HF backend, computing a prompt prefix shared by many requests once.
+"""lm-eval model `hf-prefix`: the HF backend, computing each prompt prefix shared by many requests once.
 
 In BioMistral's regime every question of a task carries the same instruction and the same three
 English examples (most of a ~1,500-token MedQA prompt, and the same for all eight languages).
@@ -8,24 +8,31 @@ Stock HFLM recomputes that prefix for every question. Here the loglikelihood req
 1. each distinct model input (context + continuation minus its last token) becomes one row;
 2. rows are sorted by tokens, so rows sharing a prefix are neighbours, and cut into groups that
    share a long prefix (`plan_groups`, pure and tested on its own);
-3. per group the prefix's key/value cache is computed once (batch 1), then the rows' remaining
-   tokens are scored in batches against that cache expanded (a view, no copy) across the batch;
-   the cache is dropped before the next group, so memory stays bounded by one prefix + one batch;
-4. rows with no worthwhile shared prefix are scored without a cache, like stock HFLM.
+3. per group the prefix's key/value cache comes from a prefix cache keyed by token ids (an LRU
+   bounded in bytes, kept for the life of the model object): a prefix is computed only past the
+   longest prefix already cached, so examples shared by several tasks or languages are computed
+   once per run, even when the tasks' prefixes diverge after them;
+4. the rows' own tokens (suffixes) are scored against that cache, expanded across the batch as a
+   view, in batches of similar length (`plan_batches`), so padding stays within `max_padding`;
+5. rows with no worthwhile shared prefix are scored without a cache, like stock HFLM.
 
 Numbers match stock HFLM (same truncation, same log-softmax dtype, same greedy check).
 Anything this cannot accelerate (seq2seq models, rolling loglikelihood, caches that are not
-plain or sliding-window DynamicCache layers) goes through the stock path unchanged.
+plain or sliding-window DynamicCache layers) goes through the stock path unchanged; with a
+sliding window, only rows shorter than the window share a cache.
 
 Usage: `lm_eval --model hf-prefix --model_args pretrained=DIR ...` (found through the
-`lm_eval.models` entry point and medtasks/_discovery.py); extra model arg `min_prefix_tokens`.
+`lm_eval.models` entry point and medtasks/_discovery.py); extra model args `min_prefix_tokens`,
+`max_padding`, `prefix_cache_mb`.
 """
 from __future__ import annotations
 
 import copy
 import inspect
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -33,10 +40,14 @@ from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
 from tqdm import tqdm
 
+from medtasks.common import UsageError
+
 log = logging.getLogger(__name__)
 
 MODEL_NAME = "hf-prefix"
 DEFAULT_MIN_PREFIX_TOKENS = 32  # below this a separate prefix pass costs more than it saves
+DEFAULT_MAX_PADDING = 0.02  # padded positions a suffix batch may hold, as a share of its real tokens
+DEFAULT_PREFIX_CACHE_MB = 512  # a 1,500-token prefix: ~70 MB for a 135M model in fp32, ~200 MB for 7B in bf16
 
 
 # ---------------------------------------------------------------- planning (pure, no torch)
@@ -53,20 +64,29 @@ class Group:
     rows: list[int] = field(default_factory=list)  # indices into the planned rows
 
 
-def common_prefix_len(a, b) -> int:
+def common_prefix_len(a: tuple, b: tuple) -> int:
+    """Length of the common prefix of two tuples (slice comparisons run in C: bisect on them)."""
     n = min(len(a), len(b))
-    for i in range(n):
-        if a[i] != b[i]:
-            return i
-    return n
+    if a[:n] == b[:n]:
+        return n
+    lo, hi = 0, n  # a[:lo] == b[:lo] and a[:hi] != b[:hi]
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
-def plan_groups(rows: list[Row], min_prefix: int = DEFAULT_MIN_PREFIX_TOKENS) -> list[Group]:
+def plan_groups(rows: list[Row], min_prefix: int = DEFAULT_MIN_PREFIX_TOKENS,
+                max_len: int | None = None) -> list[Group]:
     """Cut the rows, sorted by tokens, into groups sharing a prefix; leftovers in one prefix-0 group.
 
     A row joins the open group when the shared prefix stays >= min_prefix and what the group's
     members lose by a shorter prefix is less than what the row saves by sharing it. A prefix
-    never covers a scored position (it stops `need` tokens before each row's end).
+    never covers a scored position (it stops `need` tokens before each row's end). Rows longer
+    than max_len (what a sliding-window cache serves exactly) are left over.
     """
     order = sorted(range(len(rows)), key=lambda i: rows[i].tokens)
     groups: list[Group] = []
@@ -82,6 +102,9 @@ def plan_groups(rows: list[Row], min_prefix: int = DEFAULT_MIN_PREFIX_TOKENS) ->
     lcp = room = 0
     for i in order:
         row = rows[i]
+        if max_len is not None and len(row.tokens) > max_len:
+            leftover.append(i)
+            continue
         if members:
             new_lcp = min(lcp, common_prefix_len(rows[members[0]].tokens, row.tokens))
             new_room = min(room, len(row.tokens) - row.need)
@@ -95,8 +118,104 @@ def plan_groups(rows: list[Row], min_prefix: int = DEFAULT_MIN_PREFIX_TOKENS) ->
     if members:
         close(members, min(lcp, room))
     if leftover:
-        groups.append(Group(0, leftover))
+        groups.append(Group(0, sorted(leftover)))
     return groups
+
+
+def plan_batches(lengths: Sequence[int], max_rows: int, max_padding: float = DEFAULT_MAX_PADDING) -> list[list[int]]:
+    """Indices of `lengths` cut into batches, longest first: a row joins the open batch while it has
+    fewer than max_rows rows and its padded positions stay <= max_padding x its real tokens."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    batches: list[list[int]] = []
+    width = real = 0
+    for i in order:
+        n = lengths[i]
+        if batches and len(batches[-1]) < max_rows and width * (len(batches[-1]) + 1) <= (1 + max_padding) * (real + n):
+            batches[-1].append(i)
+            real += n
+        else:
+            batches.append([i])
+            width = real = n
+    return batches
+
+
+def token_floor(rows_by_task: Mapping[str | None, Sequence[Row]]) -> dict[str, int]:
+    """The fewest tokens any backend must forward to score these rows: each task's shared prefix
+    (the common prefix of its rows, short of every scored position) counted once per run, and only
+    past what an earlier prefix already covered (prefixes form a tree: tasks and languages with the
+    same examples share its trunk), plus each row's own tokens after its task's prefix.
+
+    Independent of the planner: it only knows which task asked for which row.
+    """
+    prefix_of: dict[tuple[int, ...], int] = {}  # distinct row -> longest prefix among its tasks
+    for rows in rows_by_task.values():
+        if not rows:
+            continue
+        first = rows[0].tokens
+        shared = min(min(common_prefix_len(first, r.tokens) for r in rows), min(len(r.tokens) - r.need for r in rows))
+        for r in rows:
+            prefix_of[r.tokens] = max(prefix_of.get(r.tokens, 0), shared)
+    prefixes = sorted({tokens[:n] for tokens, n in prefix_of.items()})
+    # in sorted order, a prefix's longest overlap with any earlier one is its overlap with its predecessor
+    trunk = sum(len(p) - (common_prefix_len(p, q) if q is not None else 0)
+                for p, q in zip(prefixes, [None, *prefixes[:-1]]))
+    own = sum(len(tokens) - n for tokens, n in prefix_of.items())
+    return {"prefix": trunk, "suffix": own, "total": trunk + own}
+
+
+def request_floor(lm: HFLM, requests) -> dict[str, int]:
+    """token_floor of lm-eval loglikelihood Instances grouped by task_name, each row built the way stock
+    HFLM builds its model input (lm-eval's own encoding and left truncation)."""
+    by_task: dict[str | None, dict[tuple[int, ...], int]] = {}
+    for request in requests:
+        context_enc, continuation_enc = lm._encode_pair(*request.args)
+        tokens = tuple((context_enc + continuation_enc)[-(lm.max_length + 1):][:-1])
+        rows = by_task.setdefault(request.task_name, {})
+        rows[tokens] = max(rows.get(tokens, 0), len(continuation_enc))
+    return token_floor({task: [Row(t, need) for t, need in rows.items()] for task, rows in by_task.items()})
+
+
+class PrefixCache:
+    """An LRU of values keyed by token tuples, bounded by their size in bytes; `longest` finds the
+    entry sharing the longest prefix with a query (a handful of entries: a linear scan is enough)."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self.entries: OrderedDict[tuple[int, ...], tuple[object, int]] = OrderedDict()
+        self.nbytes = 0
+        self.evictions = 0
+
+    def longest(self, tokens: tuple[int, ...]) -> tuple[tuple[int, ...] | None, object, int]:
+        """(key, value, shared length) of the entry sharing the longest prefix with tokens (most recent on
+        ties), marked as recently used; (None, None, 0) when nothing is shared."""
+        best, shared = None, 0
+        for key in reversed(self.entries):
+            n = common_prefix_len(key, tokens)
+            if n > shared:
+                best, shared = key, n
+        if best is None:
+            return None, None, 0
+        self.entries.move_to_end(best)
+        return best, self.entries[best][0], shared
+
+    def put(self, tokens: tuple[int, ...], value, nbytes: int) -> bool:
+        """Keep value under tokens, evicting the least recently used entries beyond max_bytes; False when
+        the value alone exceeds the bound (it is then not kept)."""
+        if tokens in self.entries:
+            self.nbytes -= self.entries.pop(tokens)[1]
+        if nbytes > self.max_bytes:
+            return False
+        self.entries[tokens] = (value, nbytes)
+        self.nbytes += nbytes
+        while self.nbytes > self.max_bytes:
+            _, (_, size) = self.entries.popitem(last=False)
+            self.nbytes -= size
+            self.evictions += 1
+        return True
+
+    def clear(self) -> None:
+        self.entries.clear()
+        self.nbytes = 0
 
 
 # ---------------------------------------------------------------- key/value cache helpers
@@ -128,44 +247,65 @@ def cache_limit(cache) -> int | None:
     return limit
 
 
-def expand_cache(cache, batch: int):
-    """A batch-`batch` view of a batch-1 DynamicCache; the original is untouched (layers only cat)."""
+def cache_view(cache, length: int, batch: int = 1):
+    """The first `length` positions of a batch-1 DynamicCache as a batch-`batch` view (no copy).
+
+    The original is untouched: a forward pass only rebinds the view's layers' tensors (torch.cat).
+    Sliding-window layers hold every position here (rows are shorter than the window).
+    """
     out = copy.copy(cache)
     out.layers = []
     for layer in cache.layers:
         view = copy.copy(layer)
-        view.keys = layer.keys.expand(batch, -1, -1, -1)
-        view.values = layer.values.expand(batch, -1, -1, -1)
+        view.keys = layer.keys[:, :, :length].expand(batch, -1, -1, -1)
+        view.values = layer.values[:, :, :length].expand(batch, -1, -1, -1)
+        if hasattr(view, "cumulative_length"):
+            view.cumulative_length = length
         out.layers.append(view)
     return out
 
 
+def cache_nbytes(cache) -> int:
+    return sum(t.numel() * t.element_size() for layer in cache.layers for t in (layer.keys, layer.values))
+
+
 # ---------------------------------------------------------------- the backend
+
+_UNKNOWN = object()
+
 
 @register_model(MODEL_NAME)
 class PrefixCachingHFLM(HFLM):
     """HFLM whose loglikelihood computes each shared prompt prefix once per run (see module doc)."""
 
-    def __init__(self, *args, min_prefix_tokens: int = DEFAULT_MIN_PREFIX_TOKENS, **kwargs):
+    def __init__(self, *args, min_prefix_tokens: int = DEFAULT_MIN_PREFIX_TOKENS,
+                 max_padding: float = DEFAULT_MAX_PADDING, prefix_cache_mb: float = DEFAULT_PREFIX_CACHE_MB,
+                 **kwargs):
+        min_prefix_tokens, max_padding, prefix_cache_mb = int(min_prefix_tokens), float(max_padding), float(prefix_cache_mb)
+        if min_prefix_tokens < 1 or max_padding < 0 or prefix_cache_mb < 0:
+            raise UsageError(f"{MODEL_NAME}: min_prefix_tokens must be >= 1, max_padding and prefix_cache_mb >= 0 "
+                             f"(got {min_prefix_tokens}, {max_padding}, {prefix_cache_mb}); fix --model_args")
         super().__init__(*args, **kwargs)
-        self.min_prefix_tokens = int(min_prefix_tokens)
-        self.prefix_stats = {"groups": 0, "prefix_tokens": 0, "suffix_tokens": 0, "padded_tokens": 0,
-                             "rows": 0, "requests": 0, "fallback_calls": 0}
+        self.min_prefix_tokens = min_prefix_tokens
+        self.max_padding = max_padding
+        self.prefix_cache = PrefixCache(int(prefix_cache_mb * 2**20))
+        self.prefix_stats = {"groups": 0, "prefix_tokens": 0, "prefix_reused": 0, "suffix_tokens": 0,
+                             "padded_tokens": 0, "batches": 0, "rows": 0, "requests": 0, "fallback_calls": 0}
         self._cache_kwarg, self._cache_attr = _cache_api()
-        params = inspect.signature(self.model.forward).parameters
-        self._keeps_logits = "logits_to_keep" in params
-        self._cache_ok: bool | None = None
+        self._keeps_logits = "logits_to_keep" in inspect.signature(self.model.forward).parameters
+        self._row_limit = _UNKNOWN
 
     def _loglikelihood_tokens(self, requests, disable_tqdm: bool = False, override_bs: int | None = None):
         if self.backend != "causal" or override_bs is not None or not requests:
             self.prefix_stats["fallback_calls"] += 1
             return super()._loglikelihood_tokens(requests, disable_tqdm=disable_tqdm, override_bs=override_bs)
-        if not self._cache_supported():
+        limit = self._exact_row_limit()
+        if limit is None:
             log.warning("%s: this model's KV cache is not a plain DynamicCache; using the stock HF path", MODEL_NAME)
             self.prefix_stats["fallback_calls"] += 1
             return super()._loglikelihood_tokens(requests, disable_tqdm=disable_tqdm)
         rows, row_of = self._rows(requests)
-        groups = plan_groups(rows, self.min_prefix_tokens)
+        groups = plan_groups(rows, self.min_prefix_tokens, max_len=limit)
 
         by_row: dict[int, list[int]] = {}
         for req_index, row_index in enumerate(row_of):
@@ -181,6 +321,7 @@ class PrefixCachingHFLM(HFLM):
         pbar.close()
         self.prefix_stats["requests"] += len(requests)
         self.prefix_stats["rows"] += len(rows)
+        self.prefix_stats["cache_evictions"] = self.prefix_cache.evictions
         log.info("%s: %s", MODEL_NAME, self.prefix_stats)
         return results
 
@@ -203,12 +344,12 @@ class PrefixCachingHFLM(HFLM):
         rows = [Row(tokens, need) for tokens, need in zip(index, needs)]
         return rows, row_of
 
-    def _cache_supported(self) -> bool:
-        """Checked once per model, on a 1-token input: is its cache one we can share exactly?"""
-        if self._cache_ok is None:
+    def _exact_row_limit(self) -> int | None:
+        """Longest row a shared cache serves exactly (None: not a cache we know), probed once on 1 token."""
+        if self._row_limit is _UNKNOWN:
             out = self._forward(torch.tensor([[self.prefix_token_id]], device=self.device), keep=1)
-            self._cache_ok = cache_limit(getattr(out, self._cache_attr, None)) is not None
-        return self._cache_ok
+            self._row_limit = cache_limit(getattr(out, self._cache_attr, None))
+        return self._row_limit
 
     # -- model calls
 
@@ -227,43 +368,48 @@ class PrefixCachingHFLM(HFLM):
             return self._auto_batch_size
         return int(self.batch_size)
 
+    def _prefix_cache(self, tokens: tuple[int, ...]):
+        """The batch-1 cache of `tokens`: computed only past the longest prefix already cached."""
+        key, cached, shared = self.prefix_cache.longest(tokens)
+        self.prefix_stats["prefix_reused"] += shared
+        if shared == len(tokens):
+            return cached if len(key) == shared else cache_view(cached, shared)
+        past = cache_view(cached, shared) if shared else None
+        out = self._forward(torch.tensor([tokens[shared:]], device=self.device), cache=past, keep=1)
+        cache = getattr(out, self._cache_attr)
+        self.prefix_stats["prefix_tokens"] += len(tokens) - shared
+        self.prefix_cache.put(tokens, cache, cache_nbytes(cache))
+        return cache
+
     def _score_group(self, group: Group, rows: list[Row]):
         """Yield (row index, log-probs [need, vocab]) for every row of the group."""
         prefix_len, cache = group.prefix_len, None
         if prefix_len:
-            prefix = rows[group.rows[0]].tokens[:prefix_len]
-            out = self._forward(torch.tensor([prefix], device=self.device), keep=1)
-            cache = getattr(out, self._cache_attr)
-            del out
-            if max(len(rows[i].tokens) for i in group.rows) > cache_limit(cache):
-                prefix_len, cache = 0, None  # sliding window would mask: score in full instead
-            else:
-                self.prefix_stats["groups"] += 1
-                self.prefix_stats["prefix_tokens"] += prefix_len
-        members = sorted(group.rows, key=lambda i: -len(rows[i].tokens))
-        size = self._batch_size()
-        for start in range(0, len(members), size):
-            batch = members[start:start + size]
-            yield from zip(batch, self._score_batch([rows[i] for i in batch], prefix_len, cache))
-        del cache  # released before the next group's prefix is computed
+            cache = self._prefix_cache(rows[group.rows[0]].tokens[:prefix_len])
+            self.prefix_stats["groups"] += 1
+        lengths = [len(rows[i].tokens) - prefix_len for i in group.rows]
+        for batch in plan_batches(lengths, self._batch_size(), self.max_padding):
+            members = [group.rows[j] for j in batch]
+            yield from zip(members, self._score_batch([rows[i] for i in members], prefix_len, cache))
 
     def _score_batch(self, batch: list[Row], prefix_len: int, cache) -> list[torch.Tensor]:
         suffixes = [row.tokens[prefix_len:] for row in batch]
         width = max(map(len, suffixes))
-        ids = torch.zeros((len(batch), width), dtype=torch.long, device=self.device)  # right padding
+        ids = torch.zeros((len(batch), width), dtype=torch.long)  # right padding (causal: never attended to)
         for i, suffix in enumerate(suffixes):
             ids[i, :len(suffix)] = torch.tensor(suffix, dtype=torch.long)
         # positions whose logits are scored: the last `need` of each row (padding comes after them)
         spans = [(len(s) - row.need, len(s)) for s, row in zip(suffixes, batch)]
         keep = sorted({p for a, b in spans for p in range(a, b)})
         where = {p: k for k, p in enumerate(keep)}
-        view = expand_cache(cache, len(batch)) if cache is not None else None
-        out = self._forward(ids, cache=view, keep=torch.tensor(keep, device=self.device))
+        view = cache_view(cache, prefix_len, len(batch)) if cache is not None else None
+        out = self._forward(ids.to(self.device), cache=view, keep=torch.tensor(keep, device=self.device))
         logits = out.logits
         if logits.shape[1] != len(keep):  # model ignored logits_to_keep: full suffix logits
             where = {p: p for p in keep}
         self.prefix_stats["suffix_tokens"] += sum(map(len, suffixes))
         self.prefix_stats["padded_tokens"] += ids.numel()
+        self.prefix_stats["batches"] += 1
         scored = []
         for i, (a, b) in enumerate(spans):
             picked = logits[i, [where[p] for p in range(a, b)]]

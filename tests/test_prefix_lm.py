@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from medtasks.prefix_lm import Group, Row, common_prefix_len, plan_groups
+from medtasks.prefix_lm import (Group, PrefixCache, Row, common_prefix_len, plan_batches, plan_groups,
+                                 token_floor)
 from medtasks.prompts import build_prompt
 
 TOL = 1e-4
@@ -17,6 +18,7 @@ TOL = 1e-4
 
 @pytest.mark.parametrize("a, b, expected", [
     ((), (), 0), ((1, 2, 3), (1, 2, 3), 3), ((1, 2, 3), (1, 2), 2), ((1, 2), (3, 2), 0), ((5, 6, 7), (5, 6, 8), 2),
+    (tuple(range(1000)), tuple(range(617)) + (-1,) * 5, 617), (tuple(range(9)), (0, 9), 1),
 ])
 def test_common_prefix_len(a, b, expected):
     assert common_prefix_len(a, b) == expected
@@ -70,24 +72,86 @@ def test_every_row_is_planned_exactly_once():
         assert all(len(rows[i].tokens) - rows[i].need >= g.prefix_len for i in g.rows)
 
 
+def test_rows_longer_than_the_exact_cache_limit_are_left_over():
+    shared = list(range(100, 150))
+    rows = rows_of(shared + [1], shared + [2], shared + [3] * 30)
+    assert plan_groups(rows, min_prefix=8, max_len=60) == [Group(50, [0, 1]), Group(0, [2])]
+
+
+def test_batches_hold_similar_lengths_within_the_padding_budget():
+    assert plan_batches([100, 10, 99, 59, 98, 60], max_rows=4, max_padding=0.02) == [[0, 2, 4], [5, 3], [1]]
+    assert plan_batches([50] * 5, max_rows=2) == [[0, 1], [2, 3], [4]]
+    assert plan_batches([50, 10], max_rows=4, max_padding=4.0) == [[0, 1]]  # a loose budget pads
+
+
+def test_batches_cover_every_row_once_and_respect_both_bounds():
+    import random
+
+    rnd = random.Random(1)
+    lengths = [rnd.randrange(1, 400) for _ in range(300)]
+    batches = plan_batches(lengths, max_rows=8, max_padding=0.05)
+    assert sorted(i for b in batches for i in b) == list(range(300))
+    for b in batches:
+        real = sum(lengths[i] for i in b)
+        assert len(b) <= 8 and max(lengths[i] for i in b) * len(b) <= 1.05 * real
+    assert len(batches) < 300  # similar lengths do share batches
+
+
+def test_token_floor_counts_each_prefix_once_and_a_shared_trunk_once():
+    trunk, tail_a, tail_b = tuple(range(100, 160)), (1, 2, 3), (4, 5)
+    questions = [(7, 8), (9, 10, 11), (12,)]
+    task_a = [Row(trunk + tail_a + q, 1) for q in questions]
+    task_b = [Row(trunk + tail_b + q, 1) for q in questions]
+    task_c = [Row(trunk + tail_a + (50,) + q, 1) for q in questions]  # same prefix as task a
+    # each task's prefix stops before its first distinct token; a row's own tokens follow it
+    floor = token_floor({"a": task_a, "b": task_b})
+    assert floor == {"prefix": 63 + 2, "suffix": 6 + 6, "total": 77}
+    assert token_floor({"a": task_a, "c": task_c})["prefix"] == 63 + 1  # c's prefix: a's plus one token
+
+
+def test_token_floor_stops_short_of_scored_positions():
+    rows = [Row(tuple(range(20)) + (1,), 4), Row(tuple(range(20)) + (2,), 1)]
+    assert token_floor({"t": rows}) == {"prefix": 17, "suffix": 4 + 4, "total": 25}
+
+
+def test_prefix_cache_finds_the_longest_shared_prefix_and_evicts_the_least_recently_used():
+    cache = PrefixCache(max_bytes=100)
+    assert cache.longest((1, 2, 3)) == (None, None, 0)
+    assert cache.put((1, 2, 3, 4), "a", 40) and cache.put((1, 2, 9), "b", 40)
+    assert cache.longest((1, 2, 3, 7)) == ((1, 2, 3, 4), "a", 3)
+    assert cache.longest((1, 2)) == ((1, 2, 3, 4), "a", 2)  # a tie goes to the most recently used
+    assert cache.longest((5,)) == (None, None, 0)
+    cache.longest((1, 2, 9))  # "b" is now the most recently used: "a" goes first
+    assert cache.put((8,), "c", 40)
+    assert list(cache.entries) == [(1, 2, 9), (8,)] and cache.evictions == 1 and cache.nbytes == 80
+    assert not cache.put((9,), "too big", 101) and (9,) not in cache.entries
+    assert cache.put((8,), "c2", 60) and cache.nbytes == 100 and cache.longest((8,))[1] == "c2"
+
+
 # ---------------------------------------------------------------- backend vs stock HFLM
 
-def medical_requests(n_questions=6, languages=2):
-    """BioMistral-style requests: same instruction + 3 examples, varied targets, letters and a multi-token option."""
+def medical_requests(n_questions=6, languages=2, unrelated=True, fourth_option=False, doses=None, task="t"):
+    """BioMistral-style requests: same instruction + 3 examples, varied targets, letters and a multi-token option.
+
+    fourth_option: the examples get an option (D), like MedQA-5 beside MedQA-4: the same instruction and
+    first question, then a different prefix. doses: per question, how many times "dose mg " lengthens it.
+    """
     from lm_eval.api.instance import Instance
 
-    shots = [{"question": f"Which organ is affected in case {i}?", "options": {"A": "heart", "B": "lung", "C": "kidney"},
+    options = {"A": "heart", "B": "lung", "C": "kidney", **({"D": "liver"} if fourth_option else {})}
+    shots = [{"question": f"Which organ is affected in case {i}?", "options": options,
               "answer": "ABC"[i], "context": "patient treatment disease " * 3} for i in range(3)]
     requests = []
     for lang in range(languages):
-        for q in range(n_questions):
-            target = {"question": f"{'Patient' if lang == 0 else 'Paciente'} {q}: fever and cough " + "dose mg " * q,
+        for q, dose in enumerate(doses if doses is not None else range(n_questions)):
+            target = {"question": f"{'Patient' if lang == 0 else 'Paciente'} {q}: fever and cough " + "dose mg " * dose,
                       "options": {"A": "yes", "B": "no", "C": "maybe"}}
             prompt = build_prompt(target, shots)
             for cont in ("A", "B", "C", "C) maybe"):
-                requests.append(Instance("loglikelihood", {}, (prompt, cont), idx=0))
-    unrelated = "A 45-year-old man presents with chest pain. **Answer:**("
-    requests += [Instance("loglikelihood", {}, (unrelated, c), idx=0) for c in "AB"]
+                requests.append(Instance("loglikelihood", {}, (prompt, cont), idx=0, metadata=(task, q, 1)))
+    if unrelated:
+        text = "A 45-year-old man presents with chest pain. **Answer:**("
+        requests += [Instance("loglikelihood", {}, (text, c), idx=0, metadata=(task, -1, 1)) for c in "AB"]
     return requests
 
 
@@ -135,6 +199,107 @@ def test_shared_prefix_cuts_the_tokens_forwarded(llama_runs):
     full = sum(len(row.tokens) for row in rows)  # what stock HFLM forwards (one pass per row), padding aside
     forwarded = lm.prefix_stats["prefix_tokens"] + lm.prefix_stats["suffix_tokens"]
     assert forwarded < 0.6 * full, (forwarded, full)
+
+
+def count_tokens(lm) -> dict:
+    """Tokens the model is given (input_ids.numel(), padding included), counted by a forward pre-hook."""
+    counted = {"tokens": 0, "forwards": 0}
+
+    def hook(_module, args, kwargs):
+        counted["tokens"] += int(kwargs.get("input_ids", args[0] if args else None).numel())
+        counted["forwards"] += 1
+
+    lm.model.register_forward_pre_hook(hook, with_kwargs=True)
+    return counted
+
+
+def prefix_lm(model_dir, **kwargs):
+    from medtasks.prefix_lm import PrefixCachingHFLM
+
+    return PrefixCachingHFLM(pretrained=str(model_dir), device="cpu", **{"batch_size": 3, **kwargs})
+
+
+def stock_loglikelihoods(model_dir, requests, batch_size=3):
+    from lm_eval.models.huggingface import HFLM
+
+    return HFLM(pretrained=str(model_dir), device="cpu", batch_size=batch_size).loglikelihood(requests, disable_tqdm=True)
+
+
+@pytest.fixture(scope="module")
+def two_tasks():
+    """Two tasks with the same instruction and first example stem, then different examples (MedQA-4 / -5)."""
+    return (medical_requests(n_questions=4, languages=1, unrelated=False, task="four"),
+            medical_requests(n_questions=4, languages=1, unrelated=False, fourth_option=True, task="five"))
+
+
+def test_a_prefix_is_computed_only_past_the_longest_cached_one_across_tasks_and_calls(tiny_llama, two_tasks):
+    from medtasks.prefix_lm import request_floor
+
+    four, five = two_tasks
+    stock = stock_loglikelihoods(tiny_llama, four + five)
+    lm = prefix_lm(tiny_llama, max_padding=0)
+    counted = count_tokens(lm)
+    floor = request_floor(lm, four + five)
+    first = lm.loglikelihood(four, disable_tqdm=True)
+    second = lm.loglikelihood(five, disable_tqdm=True)  # a later call: extends task four's cached trunk
+    assert_same(stock, first + second)
+    assert lm.prefix_stats["prefix_tokens"] == floor["prefix"] and lm.prefix_stats["prefix_reused"] > 0
+    assert counted["tokens"] <= 1.05 * floor["total"], (counted, floor)
+    before = counted["tokens"]
+    assert_same(stock[:len(four)], lm.loglikelihood(four, disable_tqdm=True))  # a third call: no prefix pass
+    assert lm.prefix_stats["prefix_tokens"] == floor["prefix"]
+    assert counted["tokens"] - before == request_floor(lm, four)["suffix"]  # only the questions' own tokens
+
+
+def test_one_call_over_two_tasks_forwards_the_floor(tiny_llama, two_tasks):
+    from medtasks.prefix_lm import request_floor
+
+    four, five = two_tasks
+    lm = prefix_lm(tiny_llama)
+    counted = count_tokens(lm)
+    assert_same(stock_loglikelihoods(tiny_llama, five + four), lm.loglikelihood(five + four, disable_tqdm=True))
+    floor = request_floor(lm, five + four)
+    assert lm.prefix_stats["prefix_tokens"] == floor["prefix"]
+    assert counted["tokens"] <= 1.05 * floor["total"], (counted, floor)
+
+
+def test_suffixes_of_different_lengths_are_batched_by_length_with_little_padding(tiny_llama):
+    requests = medical_requests(languages=1, unrelated=False, doses=[0, 14, 1, 30, 15, 0, 31, 1])
+    lm = prefix_lm(tiny_llama, batch_size=4)
+    assert_same(stock_loglikelihoods(tiny_llama, requests, batch_size=4), lm.loglikelihood(requests, disable_tqdm=True))
+    stats = lm.prefix_stats
+    assert stats["padded_tokens"] <= 1.02 * stats["suffix_tokens"], stats
+    assert stats["batches"] < stats["rows"]  # similar lengths still share a batch
+    loose = prefix_lm(tiny_llama, batch_size=4, max_padding=10)  # full, padded batches give the same numbers
+    assert_same(stock_loglikelihoods(tiny_llama, requests), loose.loglikelihood(requests, disable_tqdm=True))
+    assert loose.prefix_stats["batches"] == 4 and loose.prefix_stats["padded_tokens"] > loose.prefix_stats["suffix_tokens"]
+
+
+def test_a_bounded_prefix_cache_evicts_the_least_recently_used_and_stays_exact(tiny_llama, two_tasks):
+    four, five = two_tasks
+    stock = stock_loglikelihoods(tiny_llama, four + five)
+    probe = prefix_lm(tiny_llama)  # default bound: keeps both tasks' prefixes
+    probe.loglikelihood(four, disable_tqdm=True)
+    probe.loglikelihood(five, disable_tqdm=True)
+    (p4, (_, size4)), (p5, _) = probe.prefix_cache.entries.items()
+    trunk = common_prefix_len(p4, p5)
+    lm = prefix_lm(tiny_llama, prefix_cache_mb=1.5 * size4 / 2**20)  # room for one task's prefix, not two
+    results = [lm.loglikelihood(reqs, disable_tqdm=True) for reqs in (four, five, four)]
+    assert_same(stock + stock[:len(four)], results[0] + results[1] + results[2])
+    assert lm.prefix_cache.evictions == 2 and list(lm.prefix_cache.entries) == [p4]
+    assert lm.prefix_cache.nbytes <= lm.prefix_cache.max_bytes
+    # the third call extended task five's prefix (the shared trunk) since task four's had been evicted
+    assert lm.prefix_stats["prefix_tokens"] == len(p4) + (len(p5) - trunk) + (len(p4) - trunk)
+    nothing_kept = prefix_lm(tiny_llama, prefix_cache_mb=0)
+    assert_same(stock[:len(four)], nothing_kept.loglikelihood(four, disable_tqdm=True))
+    assert not nothing_kept.prefix_cache.entries and nothing_kept.prefix_stats["prefix_tokens"] == len(p4)
+
+
+def test_bad_model_args_are_usage_errors(tiny_llama):
+    from medtasks.common import UsageError
+
+    with pytest.raises(UsageError, match="max_padding"):
+        prefix_lm(tiny_llama, max_padding=-1)
 
 
 def test_sliding_window_shorter_than_the_prompts_falls_back_to_full_rows(tmp_path):
