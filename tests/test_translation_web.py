@@ -96,7 +96,7 @@ def test_permanent_errors_and_warnings_go_to_the_rejected_file(server, tmp_path)
     server.text_faults = {"Does drug 1": ["warning"] * 10, "Does drug 2": ["garbage"] * 10}
     backend = libre(server, retries=2)
     summary = translate_store(store, ["pubmedqa"], ["test"], ["fr"], backend, progress=False)
-    assert summary["pubmedqa/fr/test"] == {"items": 3, "translated": 1, "rejected": 2, "cached": 0}
+    assert summary["pubmedqa/fr/test"] == {"items": 3, "translated": 1, "rejected": 2, "kept": 0, "cached": 0}
     assert [r.id for r in read_records(store, "pubmedqa", "fr", "test")] == ["p0"]
     rejected = [json.loads(line) for line in audit_path(store, "pubmedqa", "fr", "test", "rejected.jsonl").open()]
     reasons = {r["id"]: " ".join(r["reasons"]) for r in rejected}

@@ -101,7 +101,9 @@ def cmd_translate(args) -> int:
                               progress=not args.no_progress)
     run = summary.pop("_run")
     for key, counts in summary.items():
-        print(f"{key}: {counts['translated']} translated, {counts['rejected']} rejected, {counts['cached']} from cache")
+        kept = f", {counts['kept']} failed but kept from before" if counts["kept"] else ""
+        print(f"{key}: {counts['translated']} translated, {counts['rejected']} rejected{kept}, "
+              f"{counts['cached']} from cache")
     print(f"segments: {run['texts']} ({run['saved_by_dedup']} saved by de-duplication), {run['cache_hits']} cached, "
           f"{run['translated']} translated, {run['failed']} failed; {run['calls']} calls, {run['retries']} retries")
     return 0 if not run["failed"] and all(c["rejected"] == 0 for c in summary.values()) else 1

@@ -4,6 +4,9 @@ Each item is cut into segments (or sent whole to item-level backends), identical
 translated once across all items, cached segments are never requested again, and the rest go to
 `backend.workers` threads, each with its own client. Every finished batch is committed to the cache
 before anything else happens, which is what makes a killed run resumable.
+
+A server that cannot be reached is not retried text by text: MAX_CONNECTION_FAILURES failed
+connections in a row (no answer in between, across all workers) stop the run with ServiceUnreachable.
 """
 from __future__ import annotations
 
@@ -16,7 +19,8 @@ from dataclasses import dataclass, field
 
 from translation.backends.base import Backend
 from translation.cache import Cache
-from translation.net import PermanentError, RateLimiter, call_with_retries, redact
+from translation.net import (ConnectionFailed, PermanentError, RateLimiter, ServiceUnreachable, call_with_retries,
+                             redact)
 from translation.segment import join, needs_translation, segment
 
 
@@ -75,11 +79,17 @@ def _assemble(item: dict, plan: _Plan, done: dict[str, str], backend: Backend) -
             "context": parts.get("context")}
 
 
+MAX_CONNECTION_FAILURES = 8
+
+
 class Engine:
     def __init__(self, backend: Backend, cache: Cache, progress: bool = True, desc: str = "translate"):
         self.backend, self.cache, self.progress, self.desc = backend, cache, progress, desc
         self.limiter = RateLimiter(backend.rate)
         self._local = threading.local()
+        self._failed_in_a_row = 0
+        self._stop = threading.Event()  # set when the run must end: workers stop waiting out backoffs
+        self._error: Exception = ServiceUnreachable("interrupted")
 
     def _client(self, source: str, target: str):
         clients = self._local.__dict__.setdefault("clients", {})
@@ -87,19 +97,42 @@ class Engine:
             clients[(source, target)] = self.backend.new_client(source, target)
         return clients[(source, target)]
 
+    def _unreachable(self, err: Exception) -> ServiceUnreachable:
+        where = f" at {self.backend.url}" if getattr(self.backend, "url", None) else ""
+        return ServiceUnreachable(
+            f"cannot reach the {self.backend.name} service{where}: {MAX_CONNECTION_FAILURES} connections in a row "
+            f"failed (last: {redact(str(err), self.backend.secrets)}); check --url and that the server is "
+            "running (translations made so far are cached)")
+
     def _call(self, source: str, target: str, batch: list[str], stats: Stats, lock: threading.Lock) -> list:
         def attempt():
+            if self._stop.is_set():
+                raise self._error
             self.limiter.wait()
             with lock:
                 stats.calls += 1
-            return self._client(source, target)(batch)
+            try:
+                results = self._client(source, target)(batch)
+            except ConnectionFailed as err:
+                with lock:
+                    self._failed_in_a_row += 1
+                    if self._failed_in_a_row >= MAX_CONNECTION_FAILURES and not self._stop.is_set():
+                        self._error = self._unreachable(err)
+                        self._stop.set()
+                    if self._stop.is_set():
+                        raise self._error from None
+                raise
+            with lock:
+                self._failed_in_a_row = 0
+            return results
 
         def retried(_err):
             with lock:
                 stats.retries += 1
 
         try:
-            results = call_with_retries(attempt, retries=self.backend.retries, on_retry=retried)
+            results = call_with_retries(attempt, retries=self.backend.retries, on_retry=retried,
+                                        sleep=lambda seconds: self._stop.wait(seconds))
         except PermanentError as err:
             results = [err] * len(batch)
         good = [(text, out) for text, out in zip(batch, results) if isinstance(out, str)]
@@ -113,6 +146,8 @@ class Engine:
 
         started = time.time()
         stats, lock = Stats(items=len(jobs)), threading.Lock()
+        self._stop.clear()
+        self._failed_in_a_row = 0
         plans = [_plan(job.item, self.backend) for job in jobs]
         # per language pair: each text needing translation -> the jobs waiting for it
         waiting: dict[tuple[str, str], dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
@@ -168,10 +203,12 @@ class Engine:
                     bar.set_postfix(cached=stats.cache_hits, new=stats.translated, failed=stats.failed,
                                     calls=stats.calls, refresh=False)
             except BaseException:
+                self._stop.set()  # workers waiting out a backoff give up at once
                 for future in pending:
                     future.cancel()
                 raise
-        bar.close()
+            finally:
+                bar.close()
 
         outcomes = []
         for index, (job, plan) in enumerate(zip(jobs, plans)):

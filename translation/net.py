@@ -2,15 +2,44 @@
 from __future__ import annotations
 
 import random
+import re
 import threading
 import time
 from typing import Callable, Iterable, TypeVar
+from urllib.parse import urlparse
+
+from medtasks.common import UsageError
 
 T = TypeVar("T")
 
 
 class RetryableError(Exception):
     """Worth another try: HTTP 429 or 5xx, a timeout, a dropped connection, an unreadable answer."""
+
+
+class ConnectionFailed(RetryableError):
+    """No connection at all (refused, unknown host, connect timeout): many in a row mean the server is down."""
+
+
+class ServiceUnreachable(UsageError):
+    """Connections failed too many times in a row: the run stops instead of retrying every text."""
+
+
+def connection_reason(message: str) -> str:
+    """The cause inside a `requests` connection error ('Connection refused', 'Name or service not
+    known'), not its three lines of pool and adapter wrapping."""
+    found = re.search(r"\[Errno -?\d+\] ([^'\"()\]]+)", message)
+    return found.group(1).strip() if found else message[:200]
+
+
+def check_url(url: str, flag: str = "--url") -> str:
+    """An http(s) URL with a host, or a UsageError naming the flag (ftp://, file:// or 'localhost:5000'
+    would otherwise fail on every request)."""
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise UsageError(f"{flag} {url!r} is not an http:// or https:// address with a host "
+                         "(e.g. http://localhost:5000/)")
+    return url
 
 
 class PermanentError(Exception):

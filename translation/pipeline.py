@@ -15,7 +15,7 @@ from pathlib import Path
 
 from medtasks.languages import SOURCE_LANGUAGE, get_language
 from medtasks.records import SPLITS, Record
-from medtasks.store import atomic_write_bytes, read_records, write_records
+from medtasks.store import atomic_write_bytes, has_split, read_records, write_records
 from translation.backends.base import Backend
 from translation.cache import Cache
 from translation.checks import check_item
@@ -67,7 +67,12 @@ def _sha(text: str) -> str:
 
 def translate_store(store: Path, benchmarks: list[str], splits: list[str], targets: list[str], backend: Backend,
                     cache: Cache | None = None, out_store: Path | None = None, progress: bool = True) -> dict:
-    """Translate, check and write; returns {"<benchmark>/<lang>/<split>": counts} plus "_run" totals."""
+    """Translate, check and write; returns {"<benchmark>/<lang>/<split>": counts} plus "_run" totals.
+
+    The store and the rejected file never contradict each other: an item is in one or the other.
+    When this run fails on an item that the store already holds a good translation of (same English
+    source, passing the checks), that translation stays and no rejection is recorded beside it.
+    """
     store = Path(store)
     out_store = Path(out_store or store)
     for split in splits:
@@ -88,33 +93,84 @@ def translate_store(store: Path, benchmarks: list[str], splits: list[str], targe
                 jobs.append(Job(record_item(record), SOURCE_LANGUAGE, target))
                 owners.append((record, target))
     outcomes, stats = Engine(backend, cache, progress).run(jobs)
-
-    groups: dict[tuple[str, str, str], dict] = {}
-    for (english, target), outcome in zip(owners, outcomes):
-        group = groups.setdefault((english.benchmark, target, english.split), {"records": [], "rejected": [], "cached": 0})
-        group["cached"] += outcome.from_cache
-        reasons, passed = list(outcome.errors), []
-        if outcome.item is not None:
-            passed, failed = check_item(record_item(english), outcome.item, target)
-            reasons += failed
-        if reasons:
-            group["rejected"].append({"id": english.id, "reasons": reasons, "translation": outcome.item})
-        else:
-            group["records"].append(translated_record(english, outcome.item, target, backend, outcome.created, passed))
+    results = {(english.benchmark, english.split, english.id, target): outcome
+               for (english, target), outcome in zip(owners, outcomes)}
 
     summary = {}
-    for (benchmark, target, split), group in sorted(groups.items()):
-        write_records(out_store, group["records"])
-        rejected = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in group["rejected"])
-        atomic_write_bytes(audit_path(out_store, benchmark, target, split, "rejected.jsonl"), rejected.encode())
-        counts = {"items": len(group["records"]) + len(group["rejected"]), "translated": len(group["records"]),
-                  "rejected": len(group["rejected"]), "cached": group["cached"]}
-        atomic_write_bytes(audit_path(out_store, benchmark, target, split, "stats.json"),
-                           (json.dumps({**counts, "engine": backend.name, "run": _run_stats(stats)},
-                                       indent=1, sort_keys=True) + "\n").encode())
-        summary[f"{benchmark}/{target}/{split}"] = counts
+    for benchmark, split, english in sources:
+        for target in targets:
+            outcome_of = {r.id: results[(benchmark, split, r.id, target)] for r in english
+                          if (benchmark, split, r.id, target) in results}
+            records, rejected, counts = _merge_group(out_store, benchmark, target, split, english, outcome_of, backend)
+            if records:
+                write_records(out_store, records)
+            lines = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rejected)
+            atomic_write_bytes(audit_path(out_store, benchmark, target, split, "rejected.jsonl"), lines.encode())
+            atomic_write_bytes(audit_path(out_store, benchmark, target, split, "stats.json"),
+                               (json.dumps({**counts, "engine": backend.name, "run": _run_stats(stats)},
+                                           indent=1, sort_keys=True) + "\n").encode())
+            summary[f"{benchmark}/{target}/{split}"] = counts
     summary["_run"] = _run_stats(stats)
     return summary
+
+
+def _stored(store: Path, benchmark: str, language: str, split: str) -> dict[str, Record]:
+    return {r.id: r for r in read_records(store, benchmark, language, split)} if has_split(
+        store, benchmark, language, split) else {}
+
+
+def _rejected(store: Path, benchmark: str, language: str, split: str) -> dict[str, dict]:
+    path = audit_path(store, benchmark, language, split, "rejected.jsonl")
+    if not path.exists():
+        return {}
+    return {entry["id"]: entry for entry in map(json.loads, path.read_text(encoding="utf-8").splitlines())}
+
+
+def _still_good(previous: Record | None, english: Record, target: str) -> bool:
+    """A stored translation worth keeping: made from this English text, and passing today's checks."""
+    if previous is None:
+        return False
+    prov = previous.provenance
+    if prov.get("kind") == "translation" and prov.get("source_sha256") != _sha(english.to_json()):
+        return False
+    return not check_item(record_item(english), record_item(previous), target)[1]
+
+
+def _merge_group(store: Path, benchmark: str, target: str, split: str, english: list[Record],
+                 outcome_of: dict, backend: Backend) -> tuple[list[Record], list[dict], dict]:
+    """The group's records (English order) and rejected entries after this run, and its counts."""
+    stored, old_rejected = _stored(store, benchmark, target, split), _rejected(store, benchmark, target, split)
+    records, rejected = [], []
+    counts = {"items": len(outcome_of), "translated": 0, "rejected": 0, "kept": 0, "cached": 0}
+    for source in english:
+        previous = stored.get(source.id)
+        outcome = outcome_of.get(source.id)
+        if outcome is None:  # not part of this run: the group stays as it was
+            if previous is not None:
+                records.append(previous)
+            elif source.id in old_rejected:
+                rejected.append(old_rejected[source.id])
+            continue
+        counts["cached"] += outcome.from_cache
+        reasons, passed = list(outcome.errors), []
+        if outcome.item is not None:
+            passed, failed = check_item(record_item(source), outcome.item, target)
+            reasons += failed
+        if not reasons:
+            records.append(translated_record(source, outcome.item, target, backend, outcome.created, passed))
+            counts["translated"] += 1
+        elif _still_good(previous, source, target):
+            records.append(previous)
+            counts["kept"] += 1
+        else:
+            rejected.append({"id": source.id, "reasons": reasons, "translation": outcome.item})
+            counts["rejected"] += 1
+    if not records and stored:  # the store cannot hold an empty group: what it has stays, unrejected
+        records = [stored[r.id] for r in english if r.id in stored]
+        rejected = [entry for entry in rejected if entry["id"] not in stored]
+        counts["kept"] += sum(1 for r in english if r.id in stored and r.id in outcome_of)
+        counts["rejected"] = sum(1 for entry in rejected if entry["id"] in outcome_of)
+    return records, rejected, counts
 
 
 def _run_stats(stats: Stats) -> dict:

@@ -11,7 +11,8 @@ import re
 
 from medtasks.languages import get_language
 from translation.backends.base import Backend, Client
-from translation.net import PermanentError, RetryableError, redact
+from translation.net import (ConnectionFailed, PermanentError, RetryableError, check_url, connection_reason,
+                             redact)
 
 PROMPT = (
     "You translate medical exam questions from {source} to {target}. The user sends a JSON object. "
@@ -48,7 +49,7 @@ class ChatBackend(Backend):
                  retries: int = 5, key_env: str = "OPENAI_API_KEY", max_tokens: int = 4096):
         if not url or not model:
             raise ValueError("openai-chat needs --url (e.g. http://localhost:8000/v1) and --model (the served name)")
-        self.url = url.rstrip("/") + "/chat/completions"
+        self.url = check_url(url).rstrip("/") + "/chat/completions"
         self.model = model
         self.workers, self.timeout, self.rate, self.retries = workers, timeout, rate, retries
         self.max_tokens = max_tokens
@@ -74,10 +75,10 @@ class ChatBackend(Backend):
                     "messages": [{"role": "system", "content": system}, {"role": "user", "content": text}]}
             try:
                 response = session.post(self.url, json=body, timeout=self.timeout)
+            except (requests.ConnectionError, requests.ConnectTimeout) as err:
+                raise ConnectionFailed(redact(f"connection failed: {connection_reason(str(err))}", self.secrets)) from None
             except requests.Timeout:
                 raise RetryableError(f"no answer within {self.timeout:g}s") from None
-            except requests.ConnectionError as err:
-                raise RetryableError(redact(f"connection failed: {err}", self.secrets)) from None
             if response.status_code == 429 or response.status_code >= 500:
                 raise RetryableError(f"HTTP {response.status_code}")
             if response.status_code >= 400:

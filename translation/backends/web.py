@@ -19,7 +19,8 @@ from importlib.metadata import version as package_version
 from medtasks.languages import get_language
 from translation.backends.base import Backend, Client
 from translation.checks import service_warning
-from translation.net import PermanentError, RetryableError, redact
+from translation.net import (ConnectionFailed, PermanentError, RetryableError, check_url, connection_reason,
+                             redact)
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ class WebBackend(Backend):
             raise ValueError(f"{service} has a fixed address; --url is for libre, deepl or microsoft")
         if service == "libre" and not url:
             raise ValueError("libre needs the URL of a LibreTranslate server (--url http://host:5000/)")
-        self.url = url.rstrip("/") + "/" if url else None  # deep-translator appends endpoint names
+        self.url = check_url(url).rstrip("/") + "/" if url else None  # deep-translator appends endpoint names
         self.workers, self.timeout, self.retries = workers, timeout, retries
         self.rate = rate if rate is not None else self.spec.rate
         self.max_chars = min(max_chars or self.spec.max_chars, self.spec.max_chars)
@@ -155,10 +156,10 @@ class WebBackend(Backend):
 
         status = getattr(_local, "status", None)
         message = redact(f"{type(err).__name__}: {err}", self.secrets)
+        if isinstance(err, (requests.ConnectionError, requests.ConnectTimeout)):  # ConnectTimeout is both
+            return ConnectionFailed(f"connection failed: {connection_reason(message)}")
         if isinstance(err, requests.Timeout):
             return RetryableError(f"no answer within {self.timeout:g}s")
-        if isinstance(err, requests.ConnectionError):
-            return RetryableError(f"connection failed: {message}")
         if isinstance(err, dx.TooManyRequests) or status == 429:
             return RetryableError("HTTP 429 too many requests")
         if status is not None and status >= 500:
@@ -169,5 +170,5 @@ class WebBackend(Backend):
                             dx.InvalidSourceOrTargetLanguage, dx.ApiKeyException, dx.AuthorizationException)):
             return PermanentError(message)
         if status is None:  # Microsoft swallows connection errors and then fails on a None response
-            return RetryableError(f"no response: {message}")
+            return ConnectionFailed(f"no response: {message}")
         return RetryableError(f"unreadable answer (HTTP {status}): {message}")
