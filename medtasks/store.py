@@ -1,12 +1,20 @@
-"""The store: <store>/<benchmark>/<language>/<split>.jsonl plus manifest.json, written atomically.
+"""The store: <store>/<benchmark>/<language>/<split>.jsonl plus manifest.json.
 
 Writing the same records twice gives the same bytes, so re-importing is idempotent.
+
+One `write_records` call is one transaction: every group it writes and the manifest change together
+or not at all. All groups are validated first; then, under the store lock, every new file is written
+to a temp file beside its target and fsynced, a journal listing the renames (the manifest last) is
+written, the temps are renamed over their targets, and the journal is removed. A failure before the
+journal exists removes the temps (nothing changed); a crash during the renames leaves the journal, and
+the next writer or reader of the store finishes the renames (roll forward: the temps are complete, so
+the result is the new state). `verify_store` checks that the manifest's counts and checksums match
+the files.
 """
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import tempfile
@@ -14,10 +22,12 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from medtasks.common import UsageError
+from medtasks.common import UsageError, cache_root, sha256_bytes, sha256_file  # noqa: F401 (sha256_file: importers)
 from medtasks.records import DataError, Record
 
 MANIFEST = "manifest.json"
+JOURNAL = ".journal.json"  # renames of a transaction in progress: [[temp, target], ...], relative to the store
+TEMP_SUFFIX = ".tmp"
 
 
 class MissingData(UsageError, LookupError):
@@ -28,23 +38,33 @@ def default_store() -> Path:
     """$MEDTASKS_STORE, else the user cache (~/.cache/medtasks/store)."""
     if os.environ.get("MEDTASKS_STORE"):
         return Path(os.environ["MEDTASKS_STORE"]).expanduser()
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "medtasks" / "store"
+    return cache_root() / "store"
 
 
 def split_path(store: Path, benchmark: str, language: str, split: str) -> Path:
     return Path(store) / benchmark / language / f"{split}.jsonl"
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temp file beside `path`, fsync, then rename: readers see old or new, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+def _write_temp(path: Path, data: bytes) -> Path:
+    """`data` in a fsynced temp file beside `path` (same folder, so the rename is atomic)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return Path(tmp)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temp file beside `path`, fsync, then rename: readers see old or new, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _write_temp(path, data)
+    try:
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -52,21 +72,80 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+def _finish(store: Path) -> None:
+    """Roll an interrupted transaction forward (its temps are complete), or remove stray temps of one
+    that failed before its journal was written. Call with the store lock held."""
+    journal = store / JOURNAL
+    if journal.exists():
+        for tmp, target in json.loads(journal.read_text(encoding="utf-8")):
+            if (store / tmp).exists():
+                os.replace(store / tmp, store / target)
+        journal.unlink()
+    else:  # only where transactions write (not under _translation/, whose writers do not take this lock)
+        for stray in [*store.glob(f".*{TEMP_SUFFIX}"), *store.glob(f"[!_]*/*/.*{TEMP_SUFFIX}")]:
+            stray.unlink()
+
+
 @contextlib.contextmanager
 def _locked(store: Path):
+    """The store's write lock, with any interrupted transaction finished first."""
     store.mkdir(parents=True, exist_ok=True)
     with open(store / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        _finish(store)
         yield
 
 
+def _settle(store: Path) -> None:
+    """Readers: finish a transaction a crashed writer left (cheap when there is none: one stat)."""
+    if (Path(store) / JOURNAL).exists():
+        with _locked(Path(store)):
+            pass
+
+
 def read_manifest(store: Path) -> dict:
+    _settle(store)
     path = Path(store) / MANIFEST
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def _commit(store: Path, files: dict[Path, bytes]) -> None:
+    """Replace every file of `files` (in order; the manifest last) or none. Call with the lock held."""
+    created = [p for path in files for p in reversed(path.parents) if p != store and store in p.parents
+               and not p.exists()]
+    renames: list[tuple[Path, Path]] = []
+    try:
+        for path, data in files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            renames.append((_write_temp(path, data), path))
+        atomic_write_bytes(store / JOURNAL, json.dumps(
+            [[str(tmp.relative_to(store)), str(path.relative_to(store))] for tmp, path in renames]).encode())
+    except BaseException:
+        for tmp, _ in renames:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+        for folder in sorted(set(created), key=lambda p: len(p.parts), reverse=True):
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only the empty folders this transaction made
+        raise
+    for tmp, path in renames:  # a crash from here on is rolled forward by the next _finish
+        os.replace(tmp, path)
+    (store / JOURNAL).unlink()
+
+
+def _check_unique(benchmark: str, language: str, split: str, group: list[Record]) -> None:
+    seen: dict[str, int] = {}
+    for index, record in enumerate(group):
+        if record.id in seen:
+            source = record.provenance.get("source", f"{benchmark}/{language}/{split}")
+            raise DataError(source, record.provenance.get("row"), "id",
+                            f"duplicate id {record.id!r} (first seen at record {seen[record.id]})")
+        seen[record.id] = index
+
+
 def write_records(store: Path, records: Iterable[Record]) -> dict[str, int]:
-    """Write records grouped by (benchmark, language, split); each group replaces its file whole.
+    """Write records grouped by (benchmark, language, split); each group replaces its file whole, and
+    all groups and the manifest change together or not at all (see the module docstring).
 
     Returns {"benchmark/language/split": count}. Duplicate ids inside a group are an error.
     """
@@ -74,28 +153,42 @@ def write_records(store: Path, records: Iterable[Record]) -> dict[str, int]:
     groups: dict[tuple[str, str, str], list[Record]] = defaultdict(list)
     for record in records:
         groups[(record.benchmark, record.language, record.split)].append(record)
-    written = {}
+    for key, group in groups.items():  # validate everything before anything is written
+        _check_unique(*key, group)
+    written, files = {}, {}
     with _locked(store):
         manifest = read_manifest(store)
         for (benchmark, language, split), group in sorted(groups.items()):
-            seen: dict[str, int] = {}
-            for index, record in enumerate(group):
-                if record.id in seen:
-                    source = record.provenance.get("source", f"{benchmark}/{language}/{split}")
-                    raise DataError(source, record.provenance.get("row"), "id",
-                                    f"duplicate id {record.id!r} (first seen at record {seen[record.id]})")
-                seen[record.id] = index
             data = "".join(r.to_json() + "\n" for r in group).encode()
-            atomic_write_bytes(split_path(store, benchmark, language, split), data)
+            files[split_path(store, benchmark, language, split)] = data
             key = f"{benchmark}/{language}/{split}"
-            manifest[key] = {
-                "count": len(group),
-                "sha256": hashlib.sha256(data).hexdigest(),
-                "sources": sorted({_source_label(r) for r in group}),
-            }
+            manifest[key] = {"count": len(group), "sha256": sha256_bytes(data),
+                             "sources": sorted({_source_label(r) for r in group})}
             written[key] = len(group)
-        atomic_write_bytes(store / MANIFEST, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
+        if files:
+            files[store / MANIFEST] = (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode()
+            _commit(store, files)
     return written
+
+
+def verify_store(store: Path) -> list[str]:
+    """Where the manifest and the files disagree (count, checksum, a file missing or not listed);
+    [] for a consistent store."""
+    store = Path(store)
+    manifest, problems = read_manifest(store), []
+    for key, entry in sorted(manifest.items()):
+        path = split_path(store, *key.split("/"))
+        if not path.exists():
+            problems.append(f"{key}: in the manifest, but {path} is missing")
+            continue
+        data = path.read_bytes()
+        if sha256_bytes(data) != entry["sha256"] or data.count(b"\n") != entry["count"]:
+            problems.append(f"{key}: {path} does not match the manifest's count and sha256")
+    for path in sorted(store.glob("[!_]*/*/*.jsonl")):
+        key = "/".join(path.relative_to(store).with_suffix("").parts)
+        if key not in manifest:
+            problems.append(f"{key}: {path} is not in the manifest")
+    return problems
 
 
 def _source_label(record: Record) -> str:
@@ -108,6 +201,7 @@ def has_split(store: Path, benchmark: str, language: str, split: str) -> bool:
 
 
 def iter_records(store: Path, benchmark: str, language: str, split: str) -> Iterator[Record]:
+    _settle(store)
     path = split_path(store, benchmark, language, split)
     if not path.exists():
         raise MissingData(f"{benchmark}/{language}/{split} is not in the store at {store}")
@@ -122,11 +216,3 @@ def iter_records(store: Path, benchmark: str, language: str, split: str) -> Iter
 
 def read_records(store: Path, benchmark: str, language: str, split: str) -> list[Record]:
     return list(iter_records(store, benchmark, language, split))
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
