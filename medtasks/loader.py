@@ -29,14 +29,21 @@ def data_dir() -> Path | None:
 
 
 def how_to_prepare(benchmark: str, language: str) -> str:
+    """What produces benchmark/language: translation or BioInstructQA for another language, the original
+    files for English. The commands come from medtasks.sources.hints (tested by parsing them)."""
+    from medtasks.sources import hints
+
+    translate = hints.quoted(hints.translate([benchmark], [language]))
     if language != SOURCE_LANGUAGE and benchmark not in BENCHMARKS:  # BioInstructQA holds the suite only
-        return f"translate it: `medeval translate --benchmarks {benchmark} --languages {language}`"
+        return f"translate it: {translate}"
     if language == SOURCE_LANGUAGE:
-        return (f"set MEDTASKS_DATA to a folder laid out like the original releases, or run "
-                f"`medeval import --data DIR`, or go online so that `medeval import --hub {benchmark}` works")
-    return (f"translate it: `medeval translate --benchmarks {benchmark} --languages {language}`, "
-            f"or import BioMistral's BioInstructQA: `medeval import --bioinstructqa data.zip`"
-            + (", or import the third-party MMLU translations with `medeval import --data DIR`" if benchmark.startswith("mmlu_") else ""))
+        return (f"set MEDTASKS_DATA to a folder laid out like the original releases (tasks import it on first "
+                f"use), or run {hints.quoted(hints.import_data([benchmark]))}, or, online, "
+                f"{hints.quoted(hints.import_hub([benchmark]))}")
+    mmlu = (f", or import the third-party MMLU translation: {hints.quoted(hints.import_data([benchmark], [language]))}"
+            if get_benchmark(benchmark).family == "mmlu" else "")
+    return (f"translate it: {translate}, or import BioMistral's BioInstructQA: "
+            f"{hints.quoted(hints.import_bioinstructqa([benchmark], [language]))}{mmlu}")
 
 
 def ensure_split(store: Path, benchmark: str, language: str, split: str) -> None:
@@ -62,8 +69,8 @@ def ensure_split(store: Path, benchmark: str, language: str, split: str) -> None
     except sources.HubUnavailable as err:
         raise MissingData(
             f"{benchmark}_{language}: no {get_language(language).name} {split} data in the store ({store})"
-            f"{' nor in MEDTASKS_DATA=' + str(folder) if folder else ''}, and the hub is unreachable ({err}). "
-            f"To prepare it offline, {how_to_prepare(benchmark, language)}."
+            f"{' nor in MEDTASKS_DATA=' + str(folder) if folder else ''}; {how_to_prepare(benchmark, language)} "
+            f"(the hub cannot be used: {err.reason})"
         ) from None
     if not has_split(store, benchmark, language, split):
         raise MissingData(f"{benchmark}_{language}: the hub import did not provide split {split!r}; "

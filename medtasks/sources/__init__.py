@@ -14,7 +14,7 @@ from medtasks.benchmarks import ALL_BENCHMARKS, BENCHMARKS, get_benchmark
 from medtasks.common import UsageError
 from medtasks.languages import SOURCE_LANGUAGE, get_language
 from medtasks.records import Record
-from medtasks.sources import bioinstructqa, fewshot_pool, hub, medmcqa, medqa, mmlu, pubmedqa, truthfulqa
+from medtasks.sources import bioinstructqa, fewshot_pool, hints, hub, medmcqa, medqa, mmlu, pubmedqa, truthfulqa
 from medtasks.sources.common import Importer, log
 from medtasks.sources.folder import LAYOUT, FolderScan, expected_file, folder_records, scan_folder
 from medtasks.sources.hub import HubUnavailable
@@ -92,7 +92,7 @@ def hub_records(benchmarks, languages=(SOURCE_LANGUAGE,)) -> list[Record]:
                 from_zip.add((key, code))
             else:
                 raise UsageError(f"{key} in {code} is not on the hub (BioInstructQA holds the ten-task suite only): "
-                                 f"translate it with `medeval translate --benchmarks {key} --languages {code}`")
+                                 f"translate it with {hints.quoted(hints.translate([key], [code]))}")
     if from_zip:
         hub.ensure_hub(f"{hub.BIOINSTRUCTQA[0]} {hub.BIOINSTRUCTQA[1]}")
         records += [r for r in bioinstructqa.read(hub.download_bioinstructqa(), sorted({k for k, _ in from_zip}),

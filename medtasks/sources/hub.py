@@ -19,7 +19,7 @@ from pathlib import Path
 from medtasks.common import UsageError
 from medtasks.benchmarks import BENCHMARKS, get_benchmark
 from medtasks.records import DataError, Record
-from medtasks.sources import medmcqa, pubmedqa, truthfulqa
+from medtasks.sources import hints, medmcqa, pubmedqa, truthfulqa
 from medtasks.sources.common import checked, field, provenance, text_field
 
 NAME = "hub"
@@ -37,14 +37,19 @@ _PROBED: dict[str, tuple[float, str | None]] = {}  # endpoint -> (monotonic time
 OFFLINE_HELP = (
     "Prepare the data offline instead: copy the original files into a folder laid out like the "
     "shared data folder (medqa/en/4_options/test.jsonl, medmcqa/en/dev.jsonl, pubmedqa/en/ori_pqal.json, "
-    "mmlu/en/test/*.csv, ...) and either set MEDTASKS_DATA=<folder> (tasks import it on first use) or run "
-    "`medeval import --data <folder>`; BioInstructQA's data.zip, downloaded elsewhere, imports with "
-    "`medeval import --bioinstructqa data.zip`."
+    f"mmlu/en/test/*.csv, ...) and either set MEDTASKS_DATA={hints.DATA_DIR} (tasks import it on first use) or run "
+    f"{hints.quoted(hints.import_data())}; BioInstructQA's data.zip, downloaded elsewhere, imports with "
+    f"{hints.quoted(hints.import_bioinstructqa())}."
 )
 
 
 class HubUnavailable(UsageError, RuntimeError):
-    """The hub cannot be used (offline mode or unreachable); the message says what to do instead."""
+    """The hub cannot be used (offline mode or unreachable); the message says what to do instead, and
+    `reason` says why in a few words (for callers that give their own advice)."""
+
+    def __init__(self, message: str, reason: str = ""):
+        super().__init__(message)
+        self.reason = reason or message
 
 
 def _truthy(name: str) -> bool:
@@ -80,14 +85,15 @@ def ensure_hub(what: str) -> None:
     """Raise HubUnavailable fast when the hub cannot be used for `what`."""
     for flag in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
         if _truthy(flag):
-            raise HubUnavailable(f"cannot fetch {what}: {flag} is set. {OFFLINE_HELP}")
+            raise HubUnavailable(f"cannot fetch {what}: {flag} is set. {OFFLINE_HELP}", f"{flag} is set")
     endpoint = hub_endpoint()
     checked_at, reason = _PROBED.get(endpoint, (float("-inf"), None))
     if time.monotonic() - checked_at > PROBE_MEMORY_S:
         reason = probe(endpoint)
         _PROBED[endpoint] = (time.monotonic(), reason)
     if reason:
-        raise HubUnavailable(f"cannot fetch {what}: {hub_endpoint()} is unreachable ({reason}). {OFFLINE_HELP}")
+        raise HubUnavailable(f"cannot fetch {what}: {endpoint} is unreachable ({reason}). {OFFLINE_HELP}",
+                             f"{endpoint} is unreachable ({reason})")
 
 
 def rows_sha256(rows: list[dict]) -> str:
@@ -174,7 +180,7 @@ def fetch_pubmedqa() -> list[Record]:
             test_ids = set(json.loads(answer.read().decode("utf-8")))
     except OSError as err:
         raise HubUnavailable(f"cannot fetch the PubMedQA test ids from {PUBMEDQA_TEST_IDS} ({err}). "
-                             f"{OFFLINE_HELP}") from None
+                             f"{OFFLINE_HELP}", f"{PUBMEDQA_TEST_IDS} is unreachable ({err})") from None
     if len(test_ids) != 500:
         raise DataError(PUBMEDQA_TEST_IDS, None, None, f"expected 500 test ids, got {len(test_ids)}")
     rows = _load(repo, config)["train"]
