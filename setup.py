@@ -3,11 +3,17 @@
 The .pth line imports medtasks._discovery, which only arms a hook that fires when
 lm_eval.tasks.manager is imported; see that module for why. Both install modes are tested.
 """
+import warnings
 from pathlib import Path
 
 from setuptools import setup
 from setuptools.command.build_py import build_py
 from setuptools.command.editable_wheel import editable_wheel
+from setuptools.warnings import InformationOnly
+
+# setuptools' "Editable installation ... folders with the same name" notice, printed at every editable
+# install: our packages ARE those folders (flat layout), so it says nothing here.
+warnings.simplefilter("ignore", InformationOnly)
 
 PTH = "medtasks-lm-eval.pth"
 PTH_SOURCE = Path(__file__).resolve().parent / "medtasks" / PTH
