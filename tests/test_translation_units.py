@@ -4,6 +4,7 @@ import sqlite3
 import pytest
 
 from translation import checks, segment
+from medtasks.common import UsageError
 from translation.cache import Cache
 from translation.net import PermanentError, RateLimiter, RetryableError, backoff_delay, call_with_retries, redact
 
@@ -226,12 +227,12 @@ def test_redact_hides_keys():
 def test_registry_lists_valid_names_and_rejects_foreign_options(monkeypatch):
     from translation.backends import BACKENDS, get_backend
 
-    with pytest.raises(KeyError, match="valid: google, deepl"):
+    with pytest.raises(UsageError, match="valid: google, deepl"):
         get_backend("babelfish")
-    with pytest.raises(ValueError, match="does not take option.*model"):
+    with pytest.raises(UsageError, match="does not take --model"):
         get_backend("google", model="x")
     monkeypatch.delenv("DEEPL_API_KEY", raising=False)
-    with pytest.raises(PermanentError, match="DEEPL_API_KEY"):
+    with pytest.raises(UsageError, match="DEEPL_API_KEY"):
         get_backend("deepl")
     assert set(BACKENDS) >= {"google", "deepl", "microsoft", "mymemory", "libre", "seq2seq", "openai-chat"}
 

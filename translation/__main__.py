@@ -1,16 +1,7 @@
-"""`python -m translation translate ...`: this package's commands without the rest of medeval."""
-import argparse
+"""`python -m translation translate ...`: the same as `medeval translate ...` (one parser, one error policy)."""
 import sys
 
-from translation.cli import register
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m translation")
-    register(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
-    args = parser.parse_args(argv)
-    return int(args.func(args) or 0)
-
+from medtasks.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

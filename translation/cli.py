@@ -78,26 +78,34 @@ def _backend(args, name: str):
 
 def _defaults(args):
     from medtasks.benchmarks import BENCHMARKS, get_benchmark
-    from medtasks.languages import LANGUAGES, SOURCE_LANGUAGE
+    from medtasks.common import UsageError
+    from medtasks.languages import LANGUAGES, SOURCE_LANGUAGE, get_language
     from medtasks.store import default_store
 
     store = args.store or default_store()
     try:  # suite or extra (truthfulqa_med); an unknown key lists the valid ones
         benchmarks = [get_benchmark(b).key for b in args.benchmarks] if args.benchmarks else list(BENCHMARKS)
     except KeyError as err:
-        raise SystemExit(err.args[0]) from None
-    return (store, benchmarks,
-            args.languages or [code for code in LANGUAGES if code != SOURCE_LANGUAGE])
+        raise UsageError(f"--benchmarks: {err.args[0]}") from None
+    languages = args.languages or [code for code in LANGUAGES if code != SOURCE_LANGUAGE]
+    for code in languages:
+        try:
+            get_language(code)
+        except KeyError as err:
+            raise UsageError(f"--languages: {err.args[0]}") from None
+        if code == SOURCE_LANGUAGE:
+            raise UsageError(f"--languages: {SOURCE_LANGUAGE} is the source language; name the translated "
+                             "languages (e.g. --languages fr es)")
+    return store, benchmarks, languages
 
 
 def cmd_translate(args) -> int:
-    from translation.cache import Cache
-    from translation.pipeline import default_cache, translate_store
+    from translation.pipeline import check_request, translate_store
 
     store, benchmarks, languages = _defaults(args)
+    check_request(args.splits, languages)
     backend = _backend(args, args.backend)
-    cache = Cache(args.cache or default_cache(args.out_store or store))
-    summary = translate_store(store, benchmarks, args.splits, languages, backend, cache, args.out_store,
+    summary = translate_store(store, benchmarks, args.splits, languages, backend, args.cache, args.out_store,
                               progress=not args.no_progress)
     run = summary.pop("_run")
     for key, counts in summary.items():
@@ -118,8 +126,9 @@ def cmd_report(args) -> int:
     store, benchmarks, languages = _defaults(args)
     roundtrip = None
     if args.roundtrip:
-        cache = Cache(args.cache or default_cache(store))
-        roundtrip = Engine(_backend(args, args.roundtrip), cache, progress=not args.no_progress, desc="round trip")
+        backend = _backend(args, args.roundtrip)  # checked before the cache file is made
+        roundtrip = Engine(backend, Cache(args.cache or default_cache(store)), progress=not args.no_progress,
+                           desc="round trip")
     report = quality_report(store, benchmarks, languages, args.split, args.english_store, roundtrip,
                             args.reference_store)
     args.out.parent.mkdir(parents=True, exist_ok=True)

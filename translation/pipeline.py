@@ -15,7 +15,8 @@ from pathlib import Path
 
 from medtasks.languages import SOURCE_LANGUAGE, get_language
 from medtasks.records import SPLITS, Record
-from medtasks.store import atomic_write_bytes, has_split, read_records, write_records
+from medtasks.common import UsageError
+from medtasks.store import MissingData, atomic_write_bytes, has_split, read_records, write_records
 from translation.backends.base import Backend
 from translation.cache import Cache
 from translation.checks import check_item
@@ -65,27 +66,41 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def check_request(splits: list[str], targets: list[str]) -> None:
+    """UsageError naming the flag for a split that is not translated or a target that is no target."""
+    for split in splits:
+        if split not in TRANSLATABLE_SPLITS:
+            raise UsageError(f"--splits: {split!r} is not translated (few-shot examples stay English, as in "
+                             f"BioMistral's protocol); valid: {', '.join(TRANSLATABLE_SPLITS)}")
+    for target in targets:
+        try:
+            get_language(target)
+        except KeyError as err:
+            raise UsageError(f"--languages: {err.args[0]}") from None
+        if target == SOURCE_LANGUAGE:
+            raise UsageError(f"--languages: {SOURCE_LANGUAGE} is the source language; name the languages to "
+                             "translate into (e.g. --languages fr es)")
+
+
 def translate_store(store: Path, benchmarks: list[str], splits: list[str], targets: list[str], backend: Backend,
-                    cache: Cache | None = None, out_store: Path | None = None, progress: bool = True) -> dict:
+                    cache: Cache | Path | None = None, out_store: Path | None = None, progress: bool = True) -> dict:
     """Translate, check and write; returns {"<benchmark>/<lang>/<split>": counts} plus "_run" totals.
 
+    Arguments and the English records are checked before anything is written (the cache included).
     The store and the rejected file never contradict each other: an item is in one or the other.
     When this run fails on an item that the store already holds a good translation of (same English
     source, passing the checks), that translation stays and no rejection is recorded beside it.
     """
     store = Path(store)
     out_store = Path(out_store or store)
-    for split in splits:
-        if split not in TRANSLATABLE_SPLITS:
-            raise ValueError(f"split {split!r} is not translated (few-shot examples stay English); "
-                             f"valid: {', '.join(TRANSLATABLE_SPLITS)}")
-    for target in targets:
-        get_language(target)
-        if target == SOURCE_LANGUAGE:
-            raise ValueError(f"{SOURCE_LANGUAGE} is the source language; choose target languages")
-    cache = cache or Cache(default_cache(out_store))
+    check_request(splits, targets)
+    try:
+        sources = [(b, s, read_records(store, b, SOURCE_LANGUAGE, s)) for b in benchmarks for s in splits]
+    except MissingData as err:
+        raise MissingData(f"{err}; import the English records first (medeval import --data DIR)") from None
+    if not isinstance(cache, Cache):
+        cache = Cache(cache or default_cache(out_store))
 
-    sources = [(b, s, read_records(store, b, SOURCE_LANGUAGE, s)) for b in benchmarks for s in splits]
     jobs, owners = [], []
     for benchmark, split, records in sources:
         for record in records:

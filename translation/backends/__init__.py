@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import math
 
+from medtasks.common import UsageError
 from translation.backends.base import Backend
 
 # name -> (module, class, fixed constructor arguments)
@@ -19,16 +21,37 @@ BACKENDS: dict[str, tuple[str, str, dict]] = {
 DEFAULT_BACKEND = "google"
 
 
+# The options every backend shares and their smallest sensible values: counts are integers with a
+# floor, seconds and rates are numbers above zero. They are checked here, once, for every backend.
+INTEGER_FLOORS = {"workers": 1, "retries": 0, "max_chars": 1, "batch_size": 1}
+POSITIVE = ("timeout", "rate")
+
+
+def flag(option: str) -> str:
+    """The command-line flag of a backend option (max_chars -> --max-chars)."""
+    return "--" + option.replace("_", "-")
+
+
+def check_options(options: dict) -> None:
+    for name, value in options.items():
+        if name in INTEGER_FLOORS and (not isinstance(value, int) or value < INTEGER_FLOORS[name]):
+            raise UsageError(f"{flag(name)} must be a whole number of at least {INTEGER_FLOORS[name]}, got {value}")
+        if name in POSITIVE and not (isinstance(value, (int, float)) and value > 0 and not math.isnan(value)):
+            raise UsageError(f"{flag(name)} must be a number above 0, got {value}")
+
+
 def get_backend(name: str, **options) -> Backend:
-    """Build backend `name`; options set to None are left at the backend's default."""
+    """Build backend `name`; options set to None are left at the backend's default. A bad name or
+    option raises UsageError naming it (before any model is loaded or any request is sent)."""
     if name not in BACKENDS:
-        raise KeyError(f"unknown translation backend {name!r}; valid: {', '.join(BACKENDS)}")
+        raise UsageError(f"unknown translation backend {name!r}; valid: {', '.join(BACKENDS)}")
+    options = {k: v for k, v in options.items() if v is not None}
+    check_options(options)
     module, cls_name, fixed = BACKENDS[name]
     cls = getattr(importlib.import_module(module), cls_name)
-    options = {k: v for k, v in options.items() if v is not None}
     accepted = set(inspect.signature(cls).parameters) - set(fixed)
     unknown = sorted(set(options) - accepted)
     if unknown:
-        raise ValueError(f"backend {name!r} does not take option(s) {', '.join(unknown)}; "
-                         f"it takes: {', '.join(sorted(accepted))}")
+        raise UsageError(f"backend {name!r} does not take {', '.join(map(flag, unknown))}; "
+                         f"it takes: {', '.join(map(flag, sorted(accepted)))}")
     return cls(**fixed, **options)

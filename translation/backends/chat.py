@@ -9,6 +9,7 @@ import json
 import os
 import re
 
+from medtasks.common import UsageError
 from medtasks.languages import get_language
 from translation.backends.base import Backend, Client
 from translation.net import (ConnectionFailed, PermanentError, RetryableError, check_url, connection_reason,
@@ -45,10 +46,12 @@ class ChatBackend(Backend):
     name = "openai-chat"
     item_level = True
 
-    def __init__(self, url: str, model: str, workers: int = 4, timeout: float = 120.0, rate: float | None = None,
+    def __init__(self, url: str | None = None, model: str | None = None, workers: int = 4, timeout: float = 120.0, rate: float | None = None,
                  retries: int = 5, key_env: str = "OPENAI_API_KEY", max_tokens: int = 4096):
-        if not url or not model:
-            raise ValueError("openai-chat needs --url (e.g. http://localhost:8000/v1) and --model (the served name)")
+        missing = [f for f, value in (("--url", url), ("--model", model)) if not value]
+        if missing:
+            raise UsageError(f"--backend openai-chat needs {' and '.join(missing)}: --url of an OpenAI-compatible "
+                             "endpoint (e.g. http://localhost:8000/v1) and --model, the name it serves")
         self.url = check_url(url).rstrip("/") + "/chat/completions"
         self.model = model
         self.workers, self.timeout, self.rate, self.retries = workers, timeout, rate, retries

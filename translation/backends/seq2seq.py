@@ -10,6 +10,7 @@ import hashlib
 import threading
 from pathlib import Path
 
+from medtasks.common import UsageError
 from medtasks.languages import get_language
 from translation.backends.base import Backend, Client
 from translation.net import PermanentError
@@ -27,10 +28,11 @@ def _import():
 class Seq2SeqBackend(Backend):
     name = "seq2seq"
 
-    def __init__(self, model: str, device: str | None = None, batch_size: int = 16, max_new_tokens: int = 512,
+    def __init__(self, model: str | None = None, device: str | None = None, batch_size: int = 16, max_new_tokens: int = 512,
                  num_beams: int | None = None, max_chars: int = 400):
         if not model:
-            raise ValueError("seq2seq needs --model (a path, a hub id, a {src}/{tgt} template or src-tgt=path pairs)")
+            raise UsageError("--backend seq2seq needs --model: a path, a hub id, a {src}/{tgt} template "
+                             "or src-tgt=path pairs")
         self.model_spec = model
         self.device = device
         self.batch_size, self.max_new_tokens, self.num_beams = batch_size, max_new_tokens, num_beams

@@ -16,6 +16,7 @@ import threading
 from dataclasses import dataclass
 from importlib.metadata import version as package_version
 
+from medtasks.common import UsageError
 from medtasks.languages import get_language
 from translation.backends.base import Backend, Client
 from translation.checks import service_warning
@@ -97,16 +98,17 @@ class WebBackend(Backend):
         except ImportError:
             raise ImportError("the web translation backends need deep-translator: pip install medeval[translation]") from None
         if service not in SERVICES:
-            raise KeyError(f"unknown service {service!r}; valid: {', '.join(SERVICES)}")
+            raise UsageError(f"unknown service {service!r}; valid: {', '.join(SERVICES)}")
         self.spec = SERVICES[service]
         self.name = service
         self.key = os.environ.get(self.spec.key_env) if self.spec.key_env else None
         if self.spec.key_required and not self.key:
-            raise PermanentError(f"{service} needs an API key in the environment variable {self.spec.key_env}")
+            raise UsageError(f"--backend {service} needs an API key: set the environment variable {self.spec.key_env}")
         if url and service not in ("libre", "deepl", "microsoft"):
-            raise ValueError(f"{service} has a fixed address; --url is for libre, deepl or microsoft")
+            raise UsageError(f"--url: {service} has a fixed address; --url is for libre, deepl or microsoft")
         if service == "libre" and not url:
-            raise ValueError("libre needs the URL of a LibreTranslate server (--url http://host:5000/)")
+            raise UsageError("--backend libre needs --url, the address of a LibreTranslate server "
+                             "(e.g. --url http://localhost:5000/)")
         self.url = check_url(url).rstrip("/") + "/" if url else None  # deep-translator appends endpoint names
         self.workers, self.timeout, self.retries = workers, timeout, retries
         self.rate = rate if rate is not None else self.spec.rate

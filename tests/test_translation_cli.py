@@ -1,0 +1,80 @@
+"""Every bad argument of `medeval translate` / `translation-report`: one line naming it, exit 2, no
+traceback, and the store exactly as it was (no cache file, no audit folder)."""
+import pytest
+
+from test_translation_web import english_store
+
+pytest.importorskip("deep_translator")
+
+TRANSLATE = [
+    (["--languages", "en"], "--languages: en is the source language"),
+    (["--languages", "fr", "xx"], "--languages: unknown language 'xx'"),
+    (["--splits", "fewshot"], "--splits: 'fewshot' is not translated"),
+    (["--splits", "nosuch"], "--splits: 'nosuch' is not translated"),
+    (["--benchmarks", "nosuch"], "--benchmarks: unknown benchmark 'nosuch'"),
+    (["--backend", "babelfish"], "unknown translation backend 'babelfish'; valid: google"),
+    (["--backend", "libre"], "--backend libre needs --url"),
+    (["--backend", "deepl"], "--backend deepl needs an API key: set the environment variable DEEPL_API_KEY"),
+    (["--backend", "openai-chat"], "--backend openai-chat needs --url and --model"),
+    (["--backend", "openai-chat", "--url", "http://127.0.0.1:1/v1"], "--backend openai-chat needs --model"),
+    (["--backend", "openai-chat", "--model", "m"], "--backend openai-chat needs --url:"),
+    (["--backend", "seq2seq"], "--backend seq2seq needs --model"),
+    (["--backend", "google", "--model", "m"], "backend 'google' does not take --model"),
+    (["--backend", "google", "--url", "http://127.0.0.1:1/"], "--url: google has a fixed address"),
+    (["--backend", "libre", "--url", "ftp://127.0.0.1/"], "--url 'ftp://127.0.0.1/' is not an http:// or https://"),
+    (["--timeout", "0"], "--timeout must be a number above 0, got 0.0"),
+    (["--timeout", "nan"], "--timeout must be a number above 0, got nan"),
+    (["--workers", "-3"], "--workers must be a whole number of at least 1, got -3"),
+    (["--rate", "-1"], "--rate must be a number above 0, got -1.0"),
+    (["--retries", "-1"], "--retries must be a whole number of at least 0, got -1"),
+    (["--max-chars", "0"], "--max-chars must be a whole number of at least 1, got 0"),
+    (["--backend", "seq2seq", "--model", "m", "--batch-size", "0"], "--batch-size must be a whole number of at least 1"),
+    (["--benchmarks", "medmcqa"], "medmcqa/en/test is not in the store at"),
+    (["--workers", "two"], "argument --workers: invalid int value: 'two'"),  # argparse's own, same policy
+]
+REPORT = [
+    (["--languages", "en"], "--languages: en is the source language"),
+    (["--benchmarks", "nosuch"], "--benchmarks: unknown benchmark 'nosuch'"),
+    (["--roundtrip", "libre"], "--backend libre needs --url"),
+    (["--roundtrip", "libre", "--url", "http://127.0.0.1:1/", "--timeout", "0"], "--timeout must be a number above 0"),
+]
+
+
+def _files(root):
+    return {p.relative_to(root): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def run_cli(argv, capsys) -> tuple[int, str]:
+    from medtasks.cli import main
+
+    try:
+        code = main(argv)
+    except SystemExit as exit_:  # argparse errors exit through the dispatcher's parser
+        code = exit_.code
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    return code, captured.err
+
+
+@pytest.mark.parametrize("args, message", TRANSLATE, ids=[" ".join(a) for a, _ in TRANSLATE])
+def test_translate_refuses_bad_arguments_in_one_line(args, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("DEEPL_API_KEY", raising=False)
+    store = english_store(tmp_path / "store", n=1)
+    before = _files(store)
+    code, err = run_cli(["translate", "--store", str(store), "--benchmarks", "medqa", "--languages", "fr",
+                         "--no-progress", *args], capsys)
+    assert code == 2, err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith("medeval translate: ") and message in err, err
+    assert _files(store) == before and not (store / "_translation").exists()
+
+
+@pytest.mark.parametrize("args, message", REPORT, ids=[" ".join(a) for a, _ in REPORT])
+def test_report_refuses_bad_arguments_in_one_line(args, message, tmp_path, capsys):
+    store = english_store(tmp_path / "store", n=1)
+    before = _files(store)
+    code, err = run_cli(["translation-report", "--store", str(store), "--benchmarks", "medqa", "--languages", "fr",
+                         "--out", str(tmp_path / "out" / "report"), *args], capsys)
+    assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith("medeval translation-report: ") and message in err, err
+    assert _files(store) == before and not (tmp_path / "out").exists()
