@@ -1,10 +1,11 @@
 """Calibration from the per-question samples: ECE (medtasks.metrics, BioMistral's 5 equal-width bins,
 confidence = largest letter probability, not renormalised) and Brier, per task and per language,
-plus the reliability-diagram bins.
+plus the reliability-diagram bins. Values are fractions under lm-eval's names (`ece`, `brier`).
 
-Per task and per seed the ECE is computed over that run's questions; a language pools the
-questions of all its tasks (one ECE over them, per seed); both are then summarised over seeds
-as mean ± population std, like accuracy.
+Per task and per seed the ECE is computed over that run's questions (lm-eval's number for the task).
+A language has two figures: `Avg`, the mean of its tasks' values (what lm-eval reports for the group
+medeval_<lang>), and `pooled`, one value over the questions of all its tasks (what a reliability
+diagram of the language draws). All are summarised over seeds as mean ± population std, like accuracy.
 """
 from __future__ import annotations
 
@@ -16,11 +17,12 @@ from medtasks.benchmarks import BENCHMARKS
 from medtasks.languages import LANGUAGES
 from medtasks.metrics import expected_calibration_error
 
-from results.leaderboard import Cell, Grid, select
+from results.leaderboard import UNIT, Cell, Grid, limited_note, question_counts, select
+from results.load import ResultsError
 from results.samples import Samples, samples_of
 from results.stats import mean_std, reliability_bins
 
-POOLED = "all tasks"
+AVERAGE, POOLED = "Avg", "pooled"
 
 
 def ece_of(parts: list[Samples]) -> float:
@@ -33,9 +35,22 @@ def brier_of(parts: list[Samples]) -> float:
     return float(np.concatenate([s.brier for s in parts]).mean())
 
 
+def _per_seed(per_task: dict[str, Samples], tasks: list[str]) -> dict[str, tuple[float, float, int]]:
+    """One seed of one language: {task | AVERAGE | POOLED: (ece, brier, questions)}."""
+    out = {t: (ece_of([s]), brier_of([s]), len(s)) for t, s in per_task.items()}
+    if set(per_task) == set(tasks):  # an average over fewer tasks is no average
+        out[AVERAGE] = (float(np.mean([out[t][0] for t in tasks])), float(np.mean([out[t][1] for t in tasks])),
+                        sum(out[t][2] for t in tasks))
+    parts = list(per_task.values())
+    out[POOLED] = (ece_of(parts), brier_of(parts), sum(len(s) for s in parts))
+    return out
+
+
 def calibration_records(table, regime=None, models=None, languages=None, progress=False) -> list[dict]:
-    """One record per (model, language, task or POOLED): ece and brier, mean and std over seeds."""
+    """One record per (model, language, task | AVERAGE | POOLED): ece and brier, mean and std over seeds,
+    with the questions scored per seed and the questions in the split(s)."""
     rows = select(table, "acc", regime, models, languages)
+    full = {t: c[1] for t, c in question_counts(rows).items()}
     runs = samples_of(rows, progress=progress)
     grouped: dict = {}  # (model, language) -> seed -> task -> Samples
     for (model, task, _version, _regime, seed), samples in runs.items():
@@ -45,13 +60,15 @@ def calibration_records(table, regime=None, models=None, languages=None, progres
     for (model, lang), seeds in sorted(grouped.items()):
         tasks = sorted({t for per_task in seeds.values() for t in per_task},
                        key=lambda t: list(BENCHMARKS).index(t.rpartition("_")[0]))
-        for task in tasks + [POOLED]:
-            per_seed = [list(per_task.values()) if task == POOLED else [per_task[task]]
-                        for per_task in seeds.values() if task == POOLED or task in per_task]
-            ece = mean_std([ece_of(p) for p in per_seed])
-            brier = mean_std([brier_of(p) for p in per_seed])
-            records.append({"model": model, "language": lang, "task": task, "seeds": len(per_seed),
-                            "questions": sum(len(s) for s in per_seed[0]),
+        scores: dict = {}
+        for per_task in seeds.values():
+            for name, value in _per_seed(per_task, tasks).items():
+                scores.setdefault(name, []).append(value)
+        for name in [t for t in tasks + [AVERAGE, POOLED] if t in scores]:
+            ece, brier = mean_std([v[0] for v in scores[name]]), mean_std([v[1] for v in scores[name]])
+            records.append({"model": model, "language": lang, "task": name, "seeds": len(scores[name]),
+                            "questions": scores[name][0][2],
+                            "questions_full": full[name] if name in full else sum(full[t] for t in tasks),
                             "ece": ece[0], "ece_std": ece[1], "brier": brier[0], "brier_std": brier[1]})
     return records
 
@@ -66,20 +83,26 @@ def reliability(table, model: str, language: str, regime=None) -> tuple[list[dic
 
 
 def calibration_grid(records: list[dict], metric: str = "ece") -> Grid:
-    """Rows model [language], columns the benchmarks present + the pooled language figure."""
+    """Rows model [language], columns the benchmarks present, the language's Avg and its pooled figure."""
     if metric not in ("ece", "brier"):
-        raise ValueError(f"calibration metric must be ece or brier, not {metric!r}")
-    benches = [b for b in BENCHMARKS if any(r["task"].rpartition("_")[0] == b for r in records)]
-    columns = [BENCHMARKS[b].short for b in benches] + [POOLED]
+        raise ResultsError(f"calibration metric must be ece or brier, not {metric!r}")
+    tasks = [r for r in records if r["task"] not in (AVERAGE, POOLED)]
+    benches = [b for b in BENCHMARKS if any(r["task"].rpartition("_")[0] == b for r in tasks)]
+    columns = [BENCHMARKS[b].short for b in benches] + [AVERAGE, POOLED]
     by_row: dict = {}
     for r in records:
-        key = r["task"] if r["task"] == POOLED else BENCHMARKS[r["task"].rpartition("_")[0]].short
-        by_row.setdefault(f"{r['model']} [{r['language']}]", {})[key] = Cell(r[metric], r[f"{metric}_std"], r["seeds"])
+        key = r["task"] if r["task"] in (AVERAGE, POOLED) else BENCHMARKS[r["task"].rpartition("_")[0]].short
+        by_row.setdefault(f"{r['model']} [{r['language']}]", {})[key] = Cell(
+            r[metric], r[f"{metric}_std"], r["seeds"], questions=r["questions"], questions_full=r["questions_full"])
     rows = [(label, [cells.get(c) for c in columns]) for label, cells in by_row.items()]
     order = {code: i for i, code in enumerate(LANGUAGES)}
     rows.sort(key=lambda r: (order[r[0].rsplit("[", 1)[1][:-1]],
                              math.inf if r[1][-1] is None else r[1][-1].mean))
-    name = {"ece": "expected calibration error (5 bins)", "brier": "Brier score"}[metric]
-    notes = [f"{name} x100 from the per-question samples; lower is better; mean ± population std over few-shot seeds",
-             f"'{POOLED}': one {metric} over the questions of all the language's tasks"]
-    return Grid(f"Calibration: {name}", columns, rows, notes, higher_is_better=False).mark_best()
+    name = {"ece": "expected calibration error, 5 bins", "brier": "Brier score"}[metric]
+    notes = [f"{metric} ({name}; {UNIT}) from the per-question samples; lower is better; "
+             "mean ± population std over few-shot seeds",
+             f"{AVERAGE}: mean of the tasks' {metric} (lm-eval's value for medeval_<lang>); "
+             f"{POOLED}: one {metric} over the questions of all the language's tasks",
+             limited_note({r["task"]: (r["questions"], r["questions_full"]) for r in tasks})]
+    return Grid(f"Calibration: {metric} ({name})", columns, rows, [n for n in notes if n],
+                higher_is_better=False).mark_best()

@@ -16,7 +16,9 @@ import numpy as np
 
 from medtasks.languages import LANGUAGES
 
+from results.leaderboard import LIMITED_MARK, UNIT
 from results.load import ResultsError
+from results.render import DECIMALS, number
 from results.samples import samples_of
 from results.stats import discordant, mcnemar_exact, stratified_bootstrap
 
@@ -35,7 +37,8 @@ class Row:
     scope: str  # "task", "language" or "overall"
     name: str
     language: str
-    questions: int
+    questions: int  # paired questions (summed over the tasks of a language or overall row)
+    questions_full: int  # questions in the test split(s): more than `questions` after lm_eval --limit
     base: float
     candidate: float
     delta: float
@@ -92,14 +95,14 @@ def _paired(base_runs: dict, cand_runs: dict, task: str, seeds: list[int], metri
     return matrix(base), matrix(cand), total
 
 
-def _row(scope, name, language, pairs, gate: Gate, key: str) -> Row:
+def _row(scope, name, language, pairs, gate: Gate, key: str, full: int) -> Row:
     delta, low, high = stratified_bootstrap([(b.mean(axis=1), c.mean(axis=1)) for b, c in pairs],
                                             gate.n_boot, gate.seed, 1.0 - gate.alpha, key)
     counts = [discordant(b.ravel(), c.ravel()) for b, c in pairs]
     p = mcnemar_exact(sum(b for b, _ in counts), sum(c for _, c in counts))
     base = float(np.mean([b.mean() for b, _ in pairs]))
     cand = float(np.mean([c.mean() for _, c in pairs]))
-    row = Row(scope, name, language, sum(b.shape[0] for b, _ in pairs), base, cand, delta, low, high, p)
+    row = Row(scope, name, language, sum(b.shape[0] for b, _ in pairs), full, base, cand, delta, low, high, p)
     row.regression = is_regression(row, gate)
     return row
 
@@ -147,19 +150,21 @@ def compare_tables(base_table, cand_table, gate: Gate = Gate(), progress: bool =
             notes.append(f"{task}: {base.shape[0]} of {total} questions answered on both sides are compared")
         pairs[task] = (base, cand)
         all_seeds.update(seeds)
+    full = {t: int(n) for t, n in base_table.groupby("task")["n_questions_full"].max().items()}
     rows = []
     for lang in LANGUAGES:
         lang_tasks = [t for t in tasks if t.rpartition("_")[2] == lang]
-        rows += [_row("task", t, lang, [pairs[t]], gate, t) for t in lang_tasks]
+        rows += [_row("task", t, lang, [pairs[t]], gate, t, full[t]) for t in lang_tasks]
         if len(lang_tasks) > 1:
-            rows.append(_row("language", f"medeval_{lang}", lang, [pairs[t] for t in lang_tasks], gate, lang))
+            rows.append(_row("language", f"medeval_{lang}", lang, [pairs[t] for t in lang_tasks], gate, lang,
+                             sum(full[t] for t in lang_tasks)))
     if len({t.rpartition("_")[2] for t in tasks}) > 1:
-        rows.append(_row("overall", "all tasks", "all", list(pairs.values()), gate, "all"))
+        rows.append(_row("overall", "all tasks", "all", list(pairs.values()), gate, "all", sum(full[t] for t in tasks)))
     return Comparison(base_model, cand_model, base_regime, sorted(all_seeds), gate, rows, notes)
 
 
-def _pts(x: float) -> str:
-    return f"{x * 100:+.1f}"
+def _signed(x: float) -> str:
+    return f"{x:+.{DECIMALS}f}"
 
 
 def to_markdown(result: Comparison) -> str:
@@ -168,17 +173,22 @@ def to_markdown(result: Comparison) -> str:
     verdict = (f"**REGRESSION** in {len(result.regressions)} of {len(result.rows)} rows"
                if result.regressions else "**no significant regression**")
     lines = [f"### medeval compare: `{result.candidate_model}` vs `{result.base_model}`", "",
-             f"Verdict: {verdict} (a drop counts when it exceeds {g.threshold * 100:.1f} points, "
+             f"Verdict: {verdict} (a drop counts when it exceeds {g.threshold}, "
              f"McNemar p < {g.alpha} and the {level}% interval is below 0).", "",
-             f"| task | lang | questions | base | candidate | delta (pts) | {level}% CI | McNemar p | |",
+             f"| task | lang | questions | base | candidate | delta | {level}% CI | McNemar p | |",
              "|---|---|---:|---:|---:|---:|---|---:|---|"]
     for r in result.rows:
         name = r.name if r.scope == "task" else f"**{r.name}**"
         flag = "REGRESSION" if r.regression else ("better" if r.low > 0 and r.p_value < g.alpha else "")
-        lines.append(f"| {name} | {r.language} | {r.questions} | {r.base * 100:.1f} | {r.candidate * 100:.1f} | "
-                     f"{_pts(r.delta)} | [{_pts(r.low)}, {_pts(r.high)}] | {_p(r.p_value)} | {flag} |")
-    lines += ["", f"_metric {g.metric}; regime {result.regime}; few-shot seeds {', '.join(map(str, result.seeds))}; "
-              f"paired bootstrap {g.n_boot} resamples, seed {g.seed}; language rows are macro averages._"]
+        questions = f"{r.questions} of {r.questions_full}{LIMITED_MARK}" if r.questions < r.questions_full else str(r.questions)
+        lines.append(f"| {name} | {r.language} | {questions} | {number(r.base)} | {number(r.candidate)} | "
+                     f"{_signed(r.delta)} | [{_signed(r.low)}, {_signed(r.high)}] | {_p(r.p_value)} | {flag} |")
+    lines += ["", f"_metric {g.metric} ({UNIT}); regime {result.regime}; few-shot seeds "
+              f"{', '.join(map(str, result.seeds))}; paired bootstrap {g.n_boot} resamples, seed {g.seed}; "
+              "language rows are macro averages._"]
+    if any(r.questions < r.questions_full for r in result.rows):
+        lines.append(f"_{LIMITED_MARK} limited run (lm_eval --limit): compared on a subset of the test questions; "
+                     "not comparable with full-split results._")
     lines += [f"_{n}_" for n in result.notes]
     return "\n".join(lines) + "\n"
 

@@ -10,6 +10,8 @@ the spread of the per-seed averages). An average over an incomplete set of tasks
 never computed over fewer tasks; rows of different task versions or regimes are never mixed.
 Benchmarks outside the ten-task suite (TruthfulQA's medical categories) never enter a view's tasks
 or averages: summary and tasks views show them in columns of their own, in their own regime.
+Values are fractions 0..1 under lm-eval's metric names, as its score table prints them. A cell scored
+on fewer questions than its test split holds (lm_eval --limit) carries LIMITED_MARK, explained in a note.
 """
 from __future__ import annotations
 
@@ -24,6 +26,8 @@ from results.stats import chance_centred, macro_average, mean_std
 
 HIGHER_IS_BETTER = {"acc": True, "strict_acc": True, "ece": False, "brier": False}
 ACCURACY_METRICS = ("acc", "strict_acc")
+UNIT = "fractions 0..1, as lm-eval reports them"  # the one unit of every table and figure
+LIMITED_MARK = "†"
 
 
 @dataclass
@@ -32,6 +36,23 @@ class Cell:
     std: float = math.nan
     seeds: int = 0
     best: bool = False
+    questions: int = 0  # questions scored per seed (summed over the tasks of an average); 0: a reference cell
+    questions_full: int = 0  # questions in the test split(s)
+
+    @property
+    def limited(self) -> bool:
+        """Scored on fewer questions than the split holds (lm_eval --limit): not comparable with full runs."""
+        return self.questions < self.questions_full
+
+
+def limited_note(counts: dict[str, tuple[int, int]]) -> str:
+    """The legend of LIMITED_MARK for {task: (questions scored, questions in the split)}; "" when none is cut."""
+    cut = {t: c for t, c in counts.items() if c[0] < c[1]}
+    if not cut:
+        return ""
+    scored, full = (sum(c[i] for c in cut.values()) for i in (0, 1))
+    return (f"{LIMITED_MARK} limited run (lm_eval --limit): {len(cut)} of {len(counts)} tasks scored on a subset, "
+            f"{scored} of {full} questions; not comparable with scores on the full test split")
 
 
 @dataclass
@@ -109,12 +130,20 @@ def _per_seed(rows) -> dict:
     return out
 
 
-def _cell(values) -> Cell | None:
+def question_counts(rows) -> dict[str, tuple[int, int]]:
+    """{task: (questions scored, questions in the split)}; one count per task once check_comparable passed."""
+    counts = rows.groupby("task")[["n_questions", "n_questions_full"]].max()
+    return {t: (int(n), int(full)) for t, n, full in counts.itertuples()}
+
+
+def _cell(values, tasks=(), counts=None) -> Cell | None:
+    """Mean ± std over seeds of a score over `tasks` (whose question counts it carries)."""
     values = [v for v in values if not math.isnan(v)]
     if not values:
         return None
     mean, std = mean_std(values)
-    return Cell(mean, std, len(values))
+    scored = [counts[t] for t in tasks if t in counts] if counts else []
+    return Cell(mean, std, len(values), questions=sum(c[0] for c in scored), questions_full=sum(c[1] for c in scored))
 
 
 def _tasks_by_language(rows) -> dict[str, list[str]]:
@@ -143,12 +172,14 @@ def _averages(seeds: dict, tasks_by_lang: dict, centred: bool) -> dict:
     return out
 
 
-def _summary_cells(seeds: dict, tasks_by_lang: dict, metric: str) -> dict[str, Cell | None]:
+def _summary_cells(seeds: dict, tasks_by_lang: dict, metric: str, counts: dict) -> dict[str, Cell | None]:
     plain = _averages(seeds, tasks_by_lang, centred=False)
-    cells = {lang: _cell([plain[s][lang] for s in plain]) for lang in list(tasks_by_lang) + ["all"]}
+    every = [t for tasks in tasks_by_lang.values() for t in tasks]
+    cells = {lang: _cell([plain[s][lang] for s in plain], tasks, counts) for lang, tasks in tasks_by_lang.items()}
+    cells["all"] = _cell([plain[s]["all"] for s in plain], every, counts)
     if metric in ACCURACY_METRICS:
         centred = _averages(seeds, tasks_by_lang, centred=True)
-        cells["centred"] = _cell([centred[s]["all"] for s in centred])
+        cells["centred"] = _cell([centred[s]["all"] for s in centred], every, counts)
     return cells
 
 
@@ -158,18 +189,20 @@ def _sort_key(cell: Cell | None, higher: bool) -> float:
     return -cell.mean if higher else cell.mean
 
 
-def _notes(rows, metric: str) -> list[str]:
-    seeds = sorted(rows["fewshot_seed"].unique())
+def _notes(rows, metric: str, counts: dict, std: bool = True) -> list[str]:
+    seeds = ", ".join(map(str, sorted(rows["fewshot_seed"].unique())))
     dates = f"{rows['eval_date'].min()[:10]} to {rows['eval_date'].max()[:10]}"
-    return [f"metric: {metric} (x100); mean ± population std over few-shot seeds {', '.join(map(str, seeds))}",
-            f"regime: {rows['regime'].iloc[0]}; evaluated {dates}; lm-eval {', '.join(sorted(rows['lm_eval_version'].unique()))}",
-            "Avg: macro average per language (mean of the languages' averages for all languages); "
-            "empty when a task is missing"]
+    spread = f"mean ± population std over few-shot seeds {seeds}" if std else f"mean over few-shot seeds {seeds}"
+    notes = [f"metric: {metric} ({UNIT}); {spread}",
+             f"regime: {rows['regime'].iloc[0]}; evaluated {dates}; lm-eval {', '.join(sorted(rows['lm_eval_version'].unique()))}",
+             "Avg: macro average per language (mean of the languages' averages for all languages); "
+             "empty when a task is missing"]
+    return notes + [n for n in [limited_note(counts)] if n]
 
 
 def extra_columns(table, metric, regime=None, models=None, languages=None) -> tuple[list[str], dict, list[str]]:
     """Columns "<short> <lang>" of the benchmarks beside the suite (e.g. "TruthfulQA fr"): their names,
-    {model: {column: Cell}} (mean ± std over seeds) and a note; nothing when no such results exist.
+    {model: {column: Cell}} (mean ± std over seeds) and notes; nothing when no such results exist.
     They keep their own regime (TruthfulQA is zero-shot); `regime` decides only when they mix several."""
     rows = table[(table["metric"] == metric) & table["benchmark"].isin(list(EXTRA_BENCHMARKS))]
     if models:
@@ -185,21 +218,23 @@ def extra_columns(table, metric, regime=None, models=None, languages=None) -> tu
     if rows.empty:
         return [], {}, []
     check_comparable(rows)
+    counts = question_counts(rows)
     order = {(b, lang): i for i, (b, lang) in enumerate((b, lang) for b in EXTRA_BENCHMARKS for lang in LANGUAGES)}
     keys = sorted({(b, lang) for b, lang in zip(rows["benchmark"], rows["language"])}, key=order.get)
     names = {key: f"{EXTRA_BENCHMARKS[key[0]].short} {key[1]}" for key in keys}
     cells: dict = {}
     for (model, bench, lang), group in rows.groupby(["model", "benchmark", "language"]):
-        cells.setdefault(model, {})[names[(bench, lang)]] = _cell(group["value"].tolist())
+        cells.setdefault(model, {})[names[(bench, lang)]] = _cell(group["value"].tolist(), group["task"].unique(), counts)
     titles = ", ".join(sorted({f"{b.title} ({b.key})" for b in map(EXTRA_BENCHMARKS.get, rows["benchmark"].unique())}))
-    note = f"{titles}: regime {rows['regime'].iloc[0]}; in columns of its own, never in Avg"
-    return [names[k] for k in keys], cells, [note]
+    notes = [f"{titles}: regime {rows['regime'].iloc[0]}; in columns of its own, never in Avg", limited_note(counts)]
+    return [names[k] for k in keys], cells, [n for n in notes if n]
 
 
 def summary_view(table, metric="acc", regime=None, models=None, languages=None) -> Grid:
     rows = select(table, metric, regime, models, languages)
     higher = HIGHER_IS_BETTER[metric]
     tasks_by_lang = _tasks_by_language(rows)
+    counts = question_counts(rows)
     columns = [LANGUAGES[lang].code for lang in tasks_by_lang] + ["Avg"]
     keys = list(tasks_by_lang) + ["all"]
     if metric in ACCURACY_METRICS:
@@ -208,11 +243,11 @@ def summary_view(table, metric="acc", regime=None, models=None, languages=None) 
     extra, extra_cells, extra_note = extra_columns(table, metric, regime, models, languages)
     body = []
     for model, seeds in _per_seed(rows).items():
-        cells = _summary_cells(seeds, tasks_by_lang, metric)
+        cells = _summary_cells(seeds, tasks_by_lang, metric, counts)
         body.append((model, [cells[k] for k in keys] + [extra_cells.get(model, {}).get(c) for c in extra]))
     body.sort(key=lambda r: _sort_key(r[1][keys.index("all")], higher))
     return Grid(f"medeval leaderboard: {metric} per language", columns + extra, body,
-                _notes(rows, metric) + extra_note, higher).mark_best()
+                _notes(rows, metric, counts) + extra_note, higher).mark_best()
 
 
 def tasks_view(table, metric="acc", regime=None, models=None, language="en", headline=False) -> Grid:
@@ -221,6 +256,7 @@ def tasks_view(table, metric="acc", regime=None, models=None, language="en", hea
     rows = select(table, metric, regime, models, [language])
     higher = HIGHER_IS_BETTER[metric]
     tasks = _tasks_by_language(rows)[language]
+    counts = question_counts(rows)
     benches = [BENCHMARKS[t.rpartition("_")[0]] for t in tasks]
     columns = [b.short if headline else b.key for b in benches] + ["Avg"]
     centred = metric in ACCURACY_METRICS and not headline
@@ -229,8 +265,8 @@ def tasks_view(table, metric="acc", regime=None, models=None, language="en", hea
     extra, extra_cells, extra_note = ([], {}, []) if headline else extra_columns(table, metric, regime, models, [language])
     body = []
     for model, seeds in _per_seed(rows).items():
-        cells = [_cell([seeds[s].get(t, math.nan) for s in seeds]) for t in tasks]
-        summary = _summary_cells(seeds, {language: tasks}, metric)
+        cells = [_cell([seeds[s].get(t, math.nan) for s in seeds], [t], counts) for t in tasks]
+        summary = _summary_cells(seeds, {language: tasks}, metric, counts)
         body.append((model, cells + [summary[language]] + ([summary["centred"]] if centred else [])
                      + [extra_cells.get(model, {}).get(c) for c in extra]))
     body.sort(key=lambda r: _sort_key(r[1][len(tasks)], higher))
@@ -242,9 +278,7 @@ def tasks_view(table, metric="acc", regime=None, models=None, language="en", hea
     columns += extra
     title = (f"BioMistral headline layout ({LANGUAGES[language].name}, {metric})" if headline
              else f"medeval leaderboard: {metric}, {LANGUAGES[language].name} tasks")
-    notes = _notes(rows, metric) + extra_note
-    if headline:
-        notes[0] = f"metric: {metric} (x100); mean over few-shot seeds {', '.join(map(str, sorted(rows['fewshot_seed'].unique())))}"
+    notes = _notes(rows, metric, counts, std=not headline) + extra_note
     return Grid(title, columns, body, notes, higher, show_std=not headline).mark_best()
 
 
@@ -252,19 +286,21 @@ def grid_view(table, metric="acc", regime=None, models=None, languages=None) -> 
     rows = select(table, metric, regime, models, languages)
     higher = HIGHER_IS_BETTER[metric]
     tasks_by_lang = _tasks_by_language(rows)
+    counts = question_counts(rows)
     per_seed = _per_seed(rows)
-    overall = {m: _summary_cells(s, tasks_by_lang, metric)["all"] for m, s in per_seed.items()}
+    overall = {m: _summary_cells(s, tasks_by_lang, metric, counts)["all"] for m, s in per_seed.items()}
     model_order = sorted(per_seed, key=lambda m: _sort_key(overall[m], higher))
     accuracy = metric in ACCURACY_METRICS
     columns = (["chance"] if accuracy else []) + model_order
     body = []
     for lang, tasks in tasks_by_lang.items():
         for task in tasks:
-            cells = [_cell([seeds.get(task, math.nan) for seeds in per_seed[m].values()]) for m in model_order]
+            cells = [_cell([seeds.get(task, math.nan) for seeds in per_seed[m].values()], [task], counts)
+                     for m in model_order]
             chance = [Cell(BENCHMARKS[task.rpartition("_")[0]].chance)] if accuracy else []
             body.append((task, chance + cells))
     body.append(("Avg", ([None] if accuracy else []) + [overall[m] for m in model_order]))
-    return Grid(f"medeval: {metric}, task x language x model", columns, body, _notes(rows, metric), higher,
+    return Grid(f"medeval: {metric}, task x language x model", columns, body, _notes(rows, metric, counts), higher,
                 best_along="row").mark_best()
 
 

@@ -2,9 +2,12 @@
 
   bars         per-language macro average, one bar per model, error bars = std over seeds
   heatmap      task x language for each model, values annotated
-  reliability  reliability diagrams per language for each model (from the samples), ECE in titles
+  reliability  reliability diagrams per language for each model (from the samples), ece in titles
   variants     variants of one model (merges, quantizations) as the difference to the original
-Every figure carries a caption with the metric, the regime, the seeds and the evaluation dates.
+Values are fractions 0..1 under lm-eval's metric names, as its score table prints them. Every figure
+carries a caption with the metric and its unit, the regime, the seeds and the evaluation dates; a
+label or value scored on a subset of the questions (lm_eval --limit) carries LIMITED_MARK, and the
+caption says what it means.
 """
 from __future__ import annotations
 
@@ -15,19 +18,19 @@ import re
 from pathlib import Path
 
 from medtasks.benchmarks import BENCHMARKS
+from medtasks.common import MODEL_CARD_JSON, require
 from medtasks.languages import LANGUAGES
 from medtasks.metrics import ECE_BINS
 
 from results.calibration import reliability
-from results.leaderboard import ACCURACY_METRICS, select, summary_view
+from results.leaderboard import (ACCURACY_METRICS, LIMITED_MARK, UNIT, limited_note, question_counts, select,
+                                 summary_view)
 from results.load import ResultsError
+from results.render import number
 
 
 def _pyplot():
-    try:
-        import matplotlib
-    except ImportError:
-        raise ImportError("plots need matplotlib: pip install medeval[results]") from None
+    matplotlib = require("matplotlib", "results", "plots")
     matplotlib.use("Agg")  # headless: no display on servers and CI
     import matplotlib.pyplot as plt
 
@@ -39,11 +42,18 @@ def _slug(text: str) -> str:
 
 
 def caption(rows, metric: str) -> str:
+    """What a figure shows and where from; a second line explains LIMITED_MARK when a task was cut."""
     seeds = ", ".join(map(str, sorted(rows["fewshot_seed"].unique())))
     dates = sorted({d[:10] for d in rows["eval_date"] if d})
     span = dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}" if dates else "unknown date"
-    return (f"metric {metric} · regime {rows['regime'].iloc[0]} · few-shot seeds {seeds} · "
+    text = (f"metric {metric} ({UNIT}) · regime {rows['regime'].iloc[0]} · few-shot seeds {seeds} · "
             f"evaluated {span} · plotted {_dt.date.today().isoformat()}")
+    note = limited_note(question_counts(rows))
+    return text + ("\n" + note if note else "")
+
+
+def _marked(label: str, limited: bool) -> str:
+    return label + LIMITED_MARK if limited else label
 
 
 def _save(fig, out_dir: Path, stem: str, text: str) -> list[Path]:
@@ -60,35 +70,44 @@ def _save(fig, out_dir: Path, stem: str, text: str) -> list[Path]:
     return paths
 
 
-def _grouped_bars(ax, groups: list[str], series: dict[str, list[tuple[float, float]]], scale=100.0):
+def _grouped_bars(ax, groups: list[str], series: dict[str, list[tuple[float, float]]], limited: list[bool]):
+    """Bars per group and series; the groups scored on a subset are hatched and their labels marked."""
     width = 0.8 / max(1, len(series))
     for i, (label, values) in enumerate(series.items()):
         xs = [g + (i - (len(series) - 1) / 2) * width for g in range(len(groups))]
-        means = [v[0] * scale if not math.isnan(v[0]) else 0.0 for v in values]
-        errs = [v[1] * scale if not math.isnan(v[1]) else 0.0 for v in values]
-        ax.bar(xs, means, width, yerr=errs, capsize=2, label=label)
-    ax.set_xticks(range(len(groups)), groups)
+        means = [v[0] if not math.isnan(v[0]) else 0.0 for v in values]
+        errs = [v[1] if not math.isnan(v[1]) else 0.0 for v in values]
+        bars = ax.bar(xs, means, width, yerr=errs, capsize=2, label=label)
+        for bar, cut in zip(bars, limited):
+            bar.set_hatch("//" if cut else None)
+    if any(limited):  # a legend entry for the hatching (a bar of height 0 draws nothing)
+        ax.bar([0], [0], width, hatch="//", fill=False, label=f"hatched{LIMITED_MARK}: scored on a subset")
+    ax.set_xticks(range(len(groups)), [_marked(g, cut) for g, cut in zip(groups, limited)])
     ax.grid(axis="y", alpha=0.3)
 
 
-def _summary_series(grid) -> tuple[list[str], dict]:
-    cols = [c for c in grid.columns if c != "Avg (chance-centred)"]
+def _summary_series(grid) -> tuple[list[str], dict, list[bool]]:
+    """The summary view's columns (without the chance-centred one and the columns beside the suite),
+    {model: [(mean, std)]} and whether each column was scored on a subset of its questions."""
+    cols = grid.columns[:grid.columns.index("Avg") + 1]
     series = {label: [(c.mean, c.std) if c else (math.nan, math.nan) for c in cells[:len(cols)]]
               for label, cells in grid.rows}
-    return cols, series
+    limited = [any(cells[j] is not None and cells[j].limited for _, cells in grid.rows) for j in range(len(cols))]
+    return cols, series, limited
 
 
 def plot_bars(table, out_dir, metric="acc", regime=None, models=None, **_) -> list[Path]:
     plt = _pyplot()
     grid = summary_view(table, metric=metric, regime=regime, models=models)
     rows = select(table, metric, regime, models)
-    cols, series = _summary_series(grid)
+    cols, series, limited = _summary_series(grid)
     fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(cols) + 0.3 * len(series)), 4.2))
-    _grouped_bars(ax, cols, series)
+    _grouped_bars(ax, cols, series, limited)
     if metric in ACCURACY_METRICS:
         chance = [BENCHMARKS[b].chance for b in rows["benchmark"].unique()]
-        ax.axhline(100 * sum(chance) / len(chance), color="grey", ls="--", lw=1, label="chance (these tasks)")
-    ax.set_ylabel(f"{metric} (%) — macro average over tasks")
+        ax.axhline(sum(chance) / len(chance), color="grey", ls="--", lw=1, label="chance (these tasks)")
+        ax.set_ylim(0, 1)
+    ax.set_ylabel(f"{metric}, macro average over tasks\n({UNIT})")
     ax.set_xlabel("language")
     ax.set_title("Medical QA by language")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
@@ -104,34 +123,42 @@ def plot_heatmap(table, out_dir, metric="acc", regime=None, models=None, **_) ->
         langs = [code for code in LANGUAGES if code in set(part["language"])]
         benches = [b for b in BENCHMARKS if b in set(part["benchmark"])]
         means = part.groupby(["benchmark", "language"])["value"].mean()
-        matrix = [[means.get((b, lang), math.nan) * 100 for lang in langs] for b in benches]
-        fig, ax = plt.subplots(figsize=(1.0 * len(langs) + 3, 0.45 * len(benches) + 1.8))
-        cmap = "viridis" if metric in ACCURACY_METRICS else "viridis_r"
-        image = ax.imshow(matrix, cmap=cmap, aspect="auto", vmin=0, vmax=100 if metric in ACCURACY_METRICS else None)
+        cut = {(b, lang) for b, lang, n, full in part[["benchmark", "language", "n_questions", "n_questions_full"]]
+               .itertuples(index=False) if n < full}
+        matrix = [[means.get((b, lang), math.nan) for lang in langs] for b in benches]
+        fig, ax = plt.subplots(figsize=(1.1 * len(langs) + 3, 0.45 * len(benches) + 1.8))
+        accuracy = metric in ACCURACY_METRICS
+        image = ax.imshow(matrix, cmap="viridis" if accuracy else "viridis_r", aspect="auto", vmin=0,
+                          vmax=1 if accuracy else None)
         for i, line in enumerate(matrix):
             for j, value in enumerate(line):
                 if not math.isnan(value):
-                    ax.text(j, i, f"{value:.1f}", ha="center", va="center", fontsize=8,
-                            color="white" if value < 50 else "black")
+                    ax.text(j, i, _marked(number(value), (benches[i], langs[j]) in cut), ha="center", va="center",
+                            fontsize=7, color="white" if value < 0.5 else "black")
         ax.set_xticks(range(len(langs)), langs)
         ax.set_yticks(range(len(benches)), [BENCHMARKS[b].title for b in benches])
         ax.set_xlabel("language")
-        ax.set_title(f"{model}: {metric} (%) per task and language")
-        fig.colorbar(image, ax=ax, label=f"{metric} (%)")
+        ax.set_title(f"{model}: {metric} per task and language ({UNIT})", fontsize=9)
+        fig.colorbar(image, ax=ax, label=metric)
         paths += _save(fig, Path(out_dir), f"heatmap_{_slug(model)}_{metric}", caption(part, metric))
     return paths
 
 
 def plot_reliability(table, out_dir, regime=None, models=None, **_) -> list[Path]:
+    """Per language: the bins of all its questions (pooled ece) and, in the title, the ece lm-eval
+    reports for the language group (the mean of its tasks' ece), so the numbers can be matched."""
     plt = _pyplot()
-    rows = select(table, "acc", regime, models)
+    rows = select(table, "ece", regime, models)
     paths = []
     for model in sorted(rows["model"].unique()):
         part = rows[rows["model"] == model]
         langs = [code for code in LANGUAGES if code in set(part["language"])]
-        fig, axes = plt.subplots(1, len(langs), figsize=(3.0 * len(langs), 3.4), squeeze=False, sharey=True)
+        summary = summary_view(table, "ece", regime, [model])
+        group_ece = dict(zip(summary.columns, summary.rows[0][1]))
+        fig, axes = plt.subplots(1, len(langs), figsize=(3.2 * len(langs), 3.6), squeeze=False, sharey=True)
         for ax, lang in zip(axes[0], langs):
-            bins, ece = reliability(table, model, lang, regime)
+            bins, pooled = reliability(table, model, lang, regime)
+            cell = group_ece[lang]
             centres = [(b["low"] + b["high"]) / 2 for b in bins]
             acc = [0.0 if math.isnan(b["accuracy"]) else b["accuracy"] for b in bins]
             ax.bar(centres, acc, width=1 / ECE_BINS, edgecolor="black", alpha=0.75, label="accuracy")
@@ -142,20 +169,22 @@ def plot_reliability(table, out_dir, regime=None, models=None, **_) -> list[Path
                 ax.text(x, 0.02, str(b["count"]), ha="center", fontsize=7)
             ax.set_xlim(0, 1)
             ax.set_ylim(0, 1)
-            ax.set_title(f"{LANGUAGES[lang].name}: ECE {ece * 100:.1f}", fontsize=9)
+            group = "–" if cell is None else _marked(number(cell.mean), cell.limited)
+            ax.set_title(f"{LANGUAGES[lang].name}: ece {group}\npooled ece {number(pooled)}", fontsize=9)
             ax.set_xlabel("confidence", fontsize=8)
         axes[0][0].set_ylabel("accuracy")
         axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
-        fig.suptitle(f"{model}: reliability ({ECE_BINS} bins; confidence = largest letter probability; "
-                     "numbers = questions per bin)", fontsize=9)
+        fig.suptitle(f"{model}: reliability ({ECE_BINS} bins; confidence = largest letter probability; numbers = "
+                     "questions per bin)\nece = mean of the tasks' ece, as lm-eval reports medeval_<lang>; "
+                     "pooled ece = one ece over all the questions drawn", fontsize=8)
         fig.tight_layout(rect=(0, 0.05, 1, 1))
-        paths += _save(fig, Path(out_dir), f"reliability_{_slug(model)}", caption(part, "acc"))
+        paths += _save(fig, Path(out_dir), f"reliability_{_slug(model)}", caption(part, "ece"))
     return paths
 
 
 def variant_label(model: str, model_path: str) -> str:
     """The model name, plus how it was made when model_ops wrote a card into its folder."""
-    card = Path(model_path) / "medeval_card.json"
+    card = Path(model_path) / MODEL_CARD_JSON
     try:
         data = json.loads(card.read_text(encoding="utf-8"))
         return f"{model} ({data['kind']}: {data['method']})"
@@ -174,7 +203,7 @@ def plot_variants(table, out_dir, metric="acc", regime=None, models=None, base=N
         raise ResultsError("the variants plot needs the original and at least one variant (--models)")
     grid = summary_view(table, metric=metric, regime=regime, models=models)
     rows = select(table, metric, regime, models)
-    cols, series = _summary_series(grid)
+    cols, series, limited = _summary_series(grid)
     if base not in series:
         raise ResultsError(f"no results for the original {base!r}")
     ref = series[base]
@@ -182,9 +211,9 @@ def plot_variants(table, out_dir, metric="acc", regime=None, models=None, base=N
     deltas = {variant_label(m, paths_by_model[m]): [(v[0] - r[0], v[1]) for v, r in zip(vals, ref)]
               for m, vals in series.items() if m != base}
     fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(cols) + 0.3 * len(deltas)), 4.2))
-    _grouped_bars(ax, cols, deltas)
+    _grouped_bars(ax, cols, deltas, limited)
     ax.axhline(0, color="black", lw=0.8)
-    ax.set_ylabel(f"{metric} difference to the original (points)")
+    ax.set_ylabel(f"{metric} difference to the original\n({UNIT})")
     ax.set_xlabel("language")
     ax.set_title(f"Variants of {variant_label(base, paths_by_model[base])}")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))

@@ -1,7 +1,8 @@
 """Publishing one model's results: the Hugging Face model card `model-index` block and a standalone JSON.
 
-Values are means over few-shot seeds in percent (x100, as BioMistral and the Open LLM Leaderboard
-report them); the std, the seeds, the task version and the provenance travel with every number.
+Values are means over few-shot seeds as lm-eval reports them (fractions 0..1, rounded to lm-eval's
+four decimals); the std, the seeds, the question counts (a run made with --limit says so), the task
+version and the provenance travel with every number.
 The model-index block is built with huggingface_hub's own EvalResult / ModelCardData, so it is
 what the hub parses to show evaluation results.
 """
@@ -13,11 +14,12 @@ from medtasks.benchmarks import BENCHMARKS
 from medtasks.languages import LANGUAGES, SOURCE_LANGUAGE
 from medtasks.sources.hub import BIOINSTRUCTQA, MEDMCQA, MEDQA, MMLU, PUBMEDQA
 
-from results.leaderboard import select, summary_view
+from results.leaderboard import UNIT, select, summary_view
 from results.load import ResultsError, table_provenance
+from results.render import DECIMALS
 from results.stats import mean_std
 
-SCHEMA = "medeval-results/1"
+SCHEMA = "medeval-results/2"  # 2: values are fractions as lm-eval reports them (1: percent)
 SOURCE_NAME = "medeval (lm-evaluation-harness)"
 METRIC_NAMES = {"acc": "accuracy (argmax over letters)", "strict_acc": "strict accuracy (greedy token)",
                 "ece": "expected calibration error (5 bins)", "brier": "Brier score"}
@@ -47,13 +49,14 @@ def model_summary(table, model: str, regime: str | None = None) -> dict:
         metrics = {}
         for metric, values in group.groupby("metric")["value"]:
             mean, std = mean_std(values.tolist())
-            metrics[metric] = {"value": round(mean * 100, 2), "std": round(std * 100, 2),
+            metrics[metric] = {"value": round(mean, DECIMALS), "std": round(std, DECIMALS),
                                "seeds": sorted(group[group["metric"] == metric]["fewshot_seed"].tolist())}
         dataset, config = hub_dataset(first["benchmark"], first["language"])
         tasks.append({"task": task, "benchmark": first["benchmark"], "language": first["language"],
                       "title": f"{BENCHMARKS[first['benchmark']].title} [{LANGUAGES[first['language']].name}]",
                       "task_version": first["task_version"], "n_shot": int(first["n_shot"]),
                       "questions": int(first["n_questions"]), "questions_in_split": int(first["n_questions_full"]),
+                      "limited": bool(first["n_questions"] < first["n_questions_full"]),
                       "dataset": dataset, "dataset_config": config, "metrics": metrics})
     order = {(b, lang): i for i, (b, lang) in enumerate((b, lang) for lang in LANGUAGES for b in BENCHMARKS)}
     tasks.sort(key=lambda t: order[(t["benchmark"], t["language"])])
@@ -61,10 +64,10 @@ def model_summary(table, model: str, regime: str | None = None) -> dict:
     for metric in ("acc", "strict_acc"):
         if metric in set(part["metric"]):
             grid = summary_view(part, metric=metric, regime=regime)
-            averages[metric] = {col: None if c is None or math.isnan(c.mean) else round(c.mean * 100, 2)
+            averages[metric] = {col: None if c is None or math.isnan(c.mean) else round(c.mean, DECIMALS)
                                 for col, c in zip(grid.columns, grid.rows[0][1])}
     first = part.iloc[0]
-    return {"schema": SCHEMA, "model": {"name": model, "path": first["model_path"],
+    return {"schema": SCHEMA, "unit": UNIT, "model": {"name": model, "path": first["model_path"],
                                         "revision": first["model_revision"]},
             "regime": regime, "tasks": tasks, "averages": averages,
             "provenance": table_provenance(part)}
@@ -85,6 +88,7 @@ def to_model_index(summary: dict, url: str | None = None) -> str:
                 dataset_split="test", dataset_args={"num_few_shot": task["n_shot"], "language": task["language"]},
                 metric_type=metric, metric_value=m["value"], metric_name=METRIC_NAMES.get(metric, metric),
                 metric_args={"std": m["std"], "fewshot_seeds": m["seeds"], "questions": task["questions"],
+                             "questions_in_split": task["questions_in_split"], "unit": UNIT,
                              "task": task["task"], "task_version": task["task_version"],
                              "regime": summary["regime"], "model_revision": summary["model"]["revision"],
                              "evaluated_with": source},

@@ -49,9 +49,11 @@ def _sample_line(doc_id: int, task: str, q: Question, prompt: str) -> str:
 def write_run(output: Path, model: str, tasks: dict[str, list[Question]], fewshot_seed: int = 1,
               stamp: str = "2026-01-01T00-00-00.000000", date: float = 1767225600.0, version: str = "1.0",
               n_shot: int = 3, samples: bool = True, prompt_chars: int = 0, config_chars: int = 0,
-              lm_eval_version: str = "0.4.13") -> Path:
-    """One lm-eval run of `model` over `tasks`; returns the results file. `prompt_chars` and
-    `config_chars` pad prompts and task configs to the sizes real files have (for benchmarks)."""
+              lm_eval_version: str = "0.4.13", split_sizes: dict[str, int] | None = None) -> Path:
+    """One lm-eval run of `model` over `tasks`; returns the results file. `split_sizes` {task: questions
+    in the split} makes it a run with --limit (default: the questions given are the whole split).
+    `prompt_chars` and `config_chars` pad prompts and task configs to the sizes real files have."""
+    split_sizes = split_sizes or {}
     folder = Path(output) / _sanitize(model)
     folder.mkdir(parents=True, exist_ok=True)
     prompt = "x" * prompt_chars
@@ -80,9 +82,9 @@ def write_run(output: Path, model: str, tasks: dict[str, list[Question]], fewsho
         "results": results, "group_subtasks": {}, "configs": configs,
         "versions": {t: float(version) for t in tasks}, "n-shot": {t: n_shot for t in tasks},
         "higher_is_better": {t: {"acc": True, "strict_acc": True, "ece": False, "brier": False} for t in tasks},
-        "n-samples": {t: {"original": len(q), "effective": len(q)} for t, q in tasks.items()},
+        "n-samples": {t: {"original": split_sizes.get(t, len(q)), "effective": len(q)} for t, q in tasks.items()},
         "config": {"model": "hf", "model_args": {"pretrained": model}, "model_revision": "main", "model_sha": "",
-                   "batch_size": 1, "device": "cpu", "limit": None},
+                   "batch_size": 1, "device": "cpu", "limit": max(map(len, tasks.values())) if split_sizes else None},
         "git_hash": "synthetic", "date": date, "lm_eval_version": lm_eval_version,
         "model_source": "hf", "model_name": model, "model_name_sanitized": _sanitize(model),
         "chat_template": None, "chat_template_sha": None, "system_instruction": None,

@@ -38,9 +38,26 @@ def test_compare_flags_a_significant_drop_and_exits_1(pair, tmp_path, capsys):
     code = medeval(["compare", str(pair[0]), str(pair[1]), "--markdown", str(tmp_path / "c.md")])
     out = capsys.readouterr().out
     assert code == 1
-    assert "**REGRESSION**" in out and "| medqa_en | en | 500 | 60.0 | 48.0 | -12.0 |" in out
-    assert "| mmlu_anatomy_en | en | 100 | 50.0 | 50.0 | +0.0 | [+0.0, +0.0] | 1.0000 |  |" in out
+    assert "**REGRESSION**" in out and "| medqa_en | en | 500 | 0.6000 | 0.4800 | -0.1200 |" in out
+    assert "| mmlu_anatomy_en | en | 100 | 0.5000 | 0.5000 | +0.0000 | [+0.0000, +0.0000] | 1.0000 |  |" in out
+    assert "exceeds 0.02," in out and "_metric acc (fractions 0..1, as lm-eval reports them);" in out
+    assert "†" not in out and "limited run" not in out
     assert (tmp_path / "c.md").read_text() == out
+
+
+def test_compare_marks_runs_made_with_limit(tmp_path, capsys):
+    """Both sides scored 40 of MedQA's 1273 questions: the rows say so, and a legend explains the mark."""
+    medqa = _questions("medqa", 40, 0.5)
+    write_run(tmp_path / "base", "org/base", {"medqa_en": medqa, "pubmedqa_en": _questions("p", 20, 0.5)},
+              split_sizes={"medqa_en": 1273})
+    write_run(tmp_path / "cand", "org/cand", {"medqa_en": medqa, "pubmedqa_en": _questions("p", 20, 0.5)},
+              split_sizes={"medqa_en": 1273})
+    assert medeval(["compare", str(tmp_path / "base"), str(tmp_path / "cand")]) == 0
+    out = capsys.readouterr().out
+    assert "| medqa_en | en | 40 of 1273† | 0.5000 | 0.5000 |" in out
+    assert "| pubmedqa_en | en | 20 | 0.5000 |" in out  # its whole split: no mark
+    assert "| **medeval_en** | en | 60 of 1293† |" in out
+    assert "_† limited run (lm_eval --limit): compared on a subset of the test questions" in out
 
 
 def test_compare_threshold_and_direction(pair):

@@ -3,6 +3,7 @@ our tasks (two languages), checkpoint A with few-shot seeds 1 and 2, checkpoint 
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -103,32 +104,91 @@ def test_leaderboard_mean_and_population_std_over_seeds(runs, table):
     assert cell.seeds == 2
 
 
-def test_calibration_from_samples_matches_lm_eval(runs, table):
-    """ECE recomputed from the per-question samples equals the ECE lm-eval aggregated, per task and seed."""
-    from results.calibration import calibration_records
-    from results.samples import read_samples
+def _raw_samples(results_file: Path, task: str) -> list[dict]:
+    """The samples file of a task beside its results file, parsed here with json alone."""
+    stamp = results_file.name[len("results_"):-len(".json")]
+    path = results_file.with_name(f"samples_{task}_{stamp}.jsonl")
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
-    for path in _results_files(runs["root"]):
-        data = json.loads(path.read_text())
-        for task in data["results"]:
-            stamp = path.name[len("results_"):-len(".json")]
-            samples = read_samples(path.with_name(f"samples_{task}_{stamp}.jsonl"))
-            ece = expected_calibration_error(samples.confidence.tolist(), (samples.acc > 0.5).tolist())
-            assert ece == pytest.approx(data["results"][task]["ece,none"])
+
+def test_calibration_from_samples_matches_lm_eval(runs, table):
+    """Per task, the ece and brier from the per-question samples equal lm-eval's aggregates; per language,
+    Avg is the mean of the tasks' values (lm-eval's group figure) and pooled is one value over all the
+    language's questions, both recomputed here from the raw sample lines."""
+    from results.calibration import AVERAGE, POOLED, calibration_records
+
+    (b_file,) = _results_files(runs["B"])
+    lm_eval = json.loads(b_file.read_text())["results"]
     records = {(r["model"], r["language"], r["task"]): r for r in calibration_records(table)}
-    pooled = records[("B", "en", "all tasks")]
-    assert pooled["questions"] == 2 * LIMIT and pooled["seeds"] == 1
-    assert 0.0 <= pooled["ece"] <= 1.0 and 0.0 <= pooled["brier"] <= 2.0
+    english = ("mmlu_anatomy_en", "mmlu_medical_genetics_en")
+    raw = {task: _raw_samples(b_file, task) for task in english}
+    for task in english:
+        ece = expected_calibration_error([s["ece"][0] for s in raw[task]], [s["ece"][1] for s in raw[task]])
+        assert ece == pytest.approx(lm_eval[task]["ece,none"])
+        assert records[("B", "en", task)]["ece"] == pytest.approx(ece)
+        assert records[("B", "en", task)]["brier"] == pytest.approx(lm_eval[task]["brier,none"])
+    average = records[("B", "en", AVERAGE)]
+    assert average["ece"] == pytest.approx(sum(lm_eval[t]["ece,none"] for t in english) / 2)
+    assert average["brier"] == pytest.approx(sum(lm_eval[t]["brier,none"] for t in english) / 2)
+    pooled = records[("B", "en", POOLED)]
+    both = raw[english[0]] + raw[english[1]]
+    assert pooled["ece"] == pytest.approx(expected_calibration_error([s["ece"][0] for s in both],
+                                                                     [s["ece"][1] for s in both]))
+    assert pooled["brier"] == pytest.approx(sum(s["brier"] for s in both) / len(both))
+    assert (pooled["questions"], pooled["questions_full"], pooled["seeds"]) == (2 * LIMIT, 135 + 100, 1)
+    # A: two seeds; its per-task record is the mean and population std of the two results files' ece
+    per_seed = [json.loads(f.read_text())["results"]["mmlu_anatomy_fr"]["ece,none"] for f in _results_files(runs["A"])]
+    anatomy_fr = records[("A", "fr", "mmlu_anatomy_fr")]
+    assert (anatomy_fr["ece"], anatomy_fr["ece_std"]) == pytest.approx((sum(per_seed) / 2, abs(per_seed[0] - per_seed[1]) / 2))
+
+
+def _per_seed(folder: Path, task: str, metric: str) -> dict[int, float]:
+    """{few-shot seed: value} of one task and metric, read from the results files."""
+    out = {}
+    for path in _results_files(folder):
+        data = json.loads(path.read_text())
+        out[data["configs"][task]["metadata"]["fewshot_seed"]] = data["results"][task][f"{metric},none"]
+    return out
+
+
+def _markdown_row(text: str, label: str) -> dict[str, str]:
+    """{column: cell text} of the Markdown table row `label`."""
+    lines = text.splitlines()
+    header = next(line for line in lines if line.startswith("| model |") or line.startswith("| task |"))
+    row = next(line for line in lines if line.startswith(f"| {label} |"))
+    return dict(zip([c.strip() for c in header.strip("|").split("|")], [c.strip() for c in row.strip("|").split("|")]))
 
 
 def test_leaderboard_cli_writes_three_formats(runs, tmp_path, capsys):
-    assert medeval(["leaderboard", str(runs["root"]), "--view", "grid", "-o", str(tmp_path)]) == 0
+    names = ["--name", f"{runs['models']['A']}=A", "--name", f"{runs['models']['B']}=B"]
+    assert medeval(["leaderboard", str(runs["root"]), "--view", "grid", "-o", str(tmp_path), *names]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["grid_acc.csv", "grid_acc.md", "grid_acc.tex"]
     md = (tmp_path / "grid_acc.md").read_text()
-    assert "| mmlu_anatomy_fr | 25.0 |" in md and "**" in md
-    assert medeval(["leaderboard", str(runs["root"]), "--view", "headline"]) == 0
+    a, b = _per_seed(runs["A"], "mmlu_anatomy_fr", "acc"), _per_seed(runs["B"], "mmlu_anatomy_fr", "acc")[1]
+    mean, std = (a[1] + a[2]) / 2, abs(a[1] - a[2]) / 2
+    bold = {"A": mean >= b, "B": b >= mean}
+    row = _markdown_row(md, "mmlu_anatomy_fr")
+    # lm-eval's numbers, four decimals, mean ± population std over seeds; --limit 8 marks every cell
+    assert row["chance"] == "0.2500"
+    assert row["A"] == (f"**{mean:.4f}**" if bold["A"] else f"{mean:.4f}") + f" ± {std:.4f}†"
+    assert row["B"] == (f"**{b:.4f}**" if bold["B"] else f"{b:.4f}") + "†"
+    assert "† limited run (lm_eval --limit): 3 of 3 tasks scored on a subset, 24 of 370 questions" in md
+    csv_rows = {line.split(",")[0]: line.split(",") for line in (tmp_path / "grid_acc.csv").read_text().splitlines()}
+    header = csv_rows["task"]
+    got = dict(zip(header, csv_rows["mmlu_anatomy_fr"]))
+    assert float(got["B"]) == pytest.approx(b) and (got["B_questions"], got["B_questions_full"], got["B_limited"]) == ("8", "135", "1")
+    assert r"\textsuperscript{\dag}" in (tmp_path / "grid_acc.tex").read_text()
+    assert medeval(["leaderboard", str(runs["root"]), "--view", "headline", *names]) == 0
     out = capsys.readouterr().out
     assert "| model | MedGen | Anat | Avg |" in out and "strict_acc" in out
+    strict = _per_seed(runs["A"], "mmlu_anatomy_en", "strict_acc")
+    assert _markdown_row(out, "A")["Anat"].replace("**", "") == f"{(strict[1] + strict[2]) / 2:.4f}†"
+
+
+def _svg_lines(path: Path) -> list[str]:
+    """The text lines of a matplotlib SVG (drawn as paths, each line kept in a comment, where XML makes
+    matplotlib write `--` as `- -`)."""
+    return [line.replace("- -", "--") for line in re.findall(r"<!-- (.*?) -->", path.read_text(encoding="utf-8"))]
 
 
 def test_plots_are_valid_images(runs, tmp_path):
@@ -145,17 +205,40 @@ def test_plots_are_valid_images(runs, tmp_path):
             assert image.format == "PNG" and image.size[0] > 400
         svg = ET.parse(png.with_suffix(".svg")).getroot()
         assert svg.tag.endswith("svg")
-        assert "biomistral-3shot" in png.with_suffix(".svg").read_text()  # the caption names the regime
+        lines = _svg_lines(png.with_suffix(".svg"))
+        assert any("regime biomistral-3shot" in line for line in lines)  # the caption names the regime
+        # every figure of these --limit 8 runs says so, and says what the mark means
+        assert any(line.startswith("† limited run (lm_eval --limit): ") for line in lines), png.name
+
+
+def test_figures_state_lm_eval_metric_and_unit(runs, tmp_path):
+    """The reliability figure is captioned with ece (not acc) and shows, per language, the ece lm-eval
+    reports for the language (the mean of its tasks' ece) with lm-eval's four decimals; the heatmap
+    annotates each task with the value of the results file."""
+    assert medeval(["plots", str(runs["B"]), "-o", str(tmp_path), "--plots", "reliability", "heatmap"]) == 0
+    data = json.loads(_results_files(runs["B"])[0].read_text())["results"]
+    english = (data["mmlu_anatomy_en"]["ece,none"] + data["mmlu_medical_genetics_en"]["ece,none"]) / 2
+    (reliability,) = tmp_path.glob("reliability_*.svg")
+    lines = _svg_lines(reliability)
+    assert f"English: ece {english:.4f}†" in lines
+    assert f"French: ece {data['mmlu_anatomy_fr']['ece,none']:.4f}†" in lines
+    assert any(line.startswith("metric ece (fractions 0..1, as lm-eval reports them)") for line in lines)
+    assert not any("metric acc" in line for line in lines)
+    (heatmap,) = tmp_path.glob("heatmap_*.svg")
+    assert f"{data['mmlu_anatomy_fr']['acc,none']:.4f}†" in _svg_lines(heatmap)
 
 
 def test_compare_same_run_is_no_regression(runs, capsys):
     assert medeval(["compare", str(runs["A"]), str(runs["A"])]) == 0
     out = capsys.readouterr().out
-    assert "no significant regression" in out and "| mmlu_anatomy_fr | fr | 8 |" in out
+    assert "no significant regression" in out and "| mmlu_anatomy_fr | fr | 8 of 135† |" in out
 
 
 def test_compare_two_checkpoints(runs, tmp_path, capsys):
-    """Deltas equal the accuracy differences of the results files; seed 2 of A has no partner and is left out."""
+    """Deltas equal the accuracy differences of the results files and McNemar's p the exact binomial test of
+    the discordant pairs counted here from the samples; seed 2 of A has no partner and is left out."""
+    from scipy.stats import binomtest
+
     report = tmp_path / "cmp.json"
     code = medeval(["compare", str(runs["A"]), str(runs["B"]), "--json", str(report), "--seed", "3"])
     result = json.loads(report.read_text())
@@ -168,10 +251,18 @@ def test_compare_two_checkpoints(runs, tmp_path, capsys):
             if data["configs"]["mmlu_anatomy_en"]["metadata"]["fewshot_seed"] == 1:
                 acc[side] = {t: m["acc,none"] for t, m in data["results"].items()}
     rows = {r["name"]: r for r in result["rows"]}
+    seed_1 = {side: next(f for f in _results_files(runs[side])
+                         if json.loads(f.read_text())["configs"]["mmlu_anatomy_en"]["metadata"]["fewshot_seed"] == 1)
+              for side in ("A", "B")}
     for task in TASKS.split(","):
         assert rows[task]["delta"] == pytest.approx(acc["B"][task] - acc["A"][task])
         assert rows[task]["low"] <= rows[task]["delta"] <= rows[task]["high"]
-        assert 0.0 <= rows[task]["p_value"] <= 1.0
+        # McNemar from the questions paired by id in the raw sample lines: b = only A right, c = only B right
+        right = {side: {s["doc"]["id"]: s["acc"] for s in _raw_samples(seed_1[side], task)} for side in ("A", "B")}
+        assert set(right["A"]) == set(right["B"]) and len(right["A"]) == rows[task]["questions"] == LIMIT
+        b = sum(1 for q in right["A"] if right["A"][q] == 1 and right["B"][q] == 0)
+        c = sum(1 for q in right["A"] if right["A"][q] == 0 and right["B"][q] == 1)
+        assert rows[task]["p_value"] == pytest.approx(binomtest(min(b, c), b + c, 0.5).pvalue if b + c else 1.0)
     assert set(rows) >= {"medeval_en", "all tasks"}
     again = tmp_path / "again.json"
     medeval(["compare", str(runs["A"]), str(runs["B"]), "--json", str(again), "--seed", "3"])
@@ -193,7 +284,10 @@ def test_publish_model_index_round_trips_through_huggingface_hub(runs, tmp_path)
     assert anatomy.dataset_type == "BioMistral/BioInstructQA" and anatomy.metric_args["fewshot_seeds"] == [1, 2]
     assert by_key[("mmlu_anatomy_en", "acc")].dataset_type == "cais/mmlu"
     summary = json.loads((tmp_path / "A.medeval.json").read_text())
-    assert summary["schema"] == "medeval-results/1" and summary["model"]["revision"].startswith("sha256:")
+    assert summary["schema"] == "medeval-results/2" and summary["model"]["revision"].startswith("sha256:")
     assert summary["provenance"]["lm_eval_versions"] == ["0.4.13"]
     task = next(t for t in summary["tasks"] if t["task"] == "mmlu_anatomy_fr")
-    assert task["metrics"]["acc"]["value"] == pytest.approx(anatomy.metric_value)
+    acc = _per_seed(runs["A"], "mmlu_anatomy_fr", "acc")  # published as lm-eval reports it: a fraction, 4 decimals
+    assert task["metrics"]["acc"]["value"] == anatomy.metric_value == round((acc[1] + acc[2]) / 2, 4)
+    assert (task["questions"], task["questions_in_split"], task["limited"]) == (LIMIT, 135, True)
+    assert anatomy.metric_args["questions_in_split"] == 135

@@ -143,7 +143,7 @@ def test_display_names_are_shortest_unique_suffixes():
     (0.05, 0.08, 0.001, False),  # an improvement
 ])
 def test_gate(delta, high, p, regression):
-    row = Row("task", "t", "en", 100, 0.5, 0.5 + delta, delta, delta - 0.02, high, p)
+    row = Row("task", "t", "en", 100, 100, 0.5, 0.5 + delta, delta, delta - 0.02, high, p)
     assert is_regression(row, Gate(threshold=0.02, alpha=0.05)) is regression
 
 
@@ -217,13 +217,54 @@ def test_regimes_are_never_mixed():
 def test_renderers():
     grid = summary_view(AVERAGING)
     md = render(grid, "markdown")
-    assert "| A | 50.0 ± 10.0 | **40.0** ± 0.0 | **45.0** ± 5.0 |" in md
-    assert "| B | **60.0** | – | – | – |" in md
+    # fractions with lm-eval's four decimals, so a cell can be matched with lm-eval's own table
+    assert "| A | 0.5000 ± 0.1000 | **0.4000** ± 0.0000 | **0.4500** ± 0.0500 |" in md
+    assert "| B | **0.6000** | – | – | – |" in md
+    assert "metric: acc (fractions 0..1, as lm-eval reports them)" in md
+    assert "†" not in md and "limited run" not in md  # full splits: no mark, no legend
     tex = render(grid, "latex")
-    assert r"\textbf{60.0}" in tex and r"\begin{tabular}{lrrrr}" in tex and "±" not in tex
+    assert r"\textbf{0.6000}" in tex and r"\begin{tabular}{lrrrr}" in tex and "±" not in tex
     lines = render(grid, "csv").splitlines()
-    assert lines[0].startswith("model,en,en_std,en_seeds,en_best,fr,")
-    assert lines[1].startswith("A,0.5,0.1") or lines[1].startswith("A,0.5,0.09999")
+    assert lines[0].startswith("model,en,en_std,en_seeds,en_best,en_questions,en_questions_full,en_limited,fr,")
+    assert lines[1].startswith("A,0.5,0.1,2,0,20,20,0,") or lines[1].startswith("A,0.5,0.09999")
     assert latex_escape("mmlu_anatomy_en 50%") == r"mmlu\_anatomy\_en 50\%"
-    with pytest.raises(ValueError, match="valid: markdown, csv, latex"):
+    with pytest.raises(ResultsError, match="valid: markdown, csv, latex"):
         render(grid, "html")
+
+
+# medqa_en run with --limit 5 (of 1273 questions), pubmedqa_en and medqa_fr on their whole split
+LIMITED = _table([
+    ("A", "medqa_en", 1, 0.4, {"n_questions": 5, "n_questions_full": 1273}),
+    ("A", "pubmedqa_en", 1, 0.6, {"n_questions": 500, "n_questions_full": 500}),
+    ("A", "medqa_fr", 1, 0.5, {"n_questions": 1273, "n_questions_full": 1273}),
+])
+LEGEND = "† limited run (lm_eval --limit): 1 of {} tasks scored on a subset, 5 of 1273 questions"
+
+
+def test_limited_cells_are_marked_in_markdown():
+    md = render(summary_view(LIMITED), "markdown")
+    # en averages a limited task: marked; fr does not: unmarked; Avg and the centred Avg include en: marked
+    assert "| A | **0.5000**† | **0.5000** | **0.5000**† | " in md
+    assert LEGEND.format(3) in md
+    tasks = render(tasks_view(LIMITED, language="en"), "markdown")
+    assert "| A | **0.4000**† | **0.6000** | **0.5000**† |" in tasks and LEGEND.format(2) in tasks
+    assert "| chance | 0.2500 | 0.3333 |" in tasks  # reference cells are never marked
+
+
+def test_limited_cells_are_marked_in_csv_and_latex():
+    grid = tasks_view(LIMITED, language="en")
+    header, row_a = [line.split(",") for line in render(grid, "csv").splitlines()[:2]]
+    got = dict(zip(header, row_a))
+    assert (got["medqa_questions"], got["medqa_questions_full"], got["medqa_limited"]) == ("5", "1273", "1")
+    assert (got["pubmedqa_questions"], got["pubmedqa_limited"]) == ("500", "0")
+    assert (got["Avg_questions"], got["Avg_questions_full"], got["Avg_limited"]) == ("505", "1773", "1")
+    tex = render(grid, "latex")
+    assert r"\textbf{0.4000}\textsuperscript{\dag} & \textbf{0.6000} &" in tex
+    assert r"\textsuperscript{\dag} limited run (lm\_eval --limit)" in tex  # the legend, in the caption
+
+
+def test_grid_and_headline_views_mark_limited_cells():
+    grid = render(build_view("grid", LIMITED, metric="acc"), "markdown")
+    assert "| medqa_en | 0.2500 | **0.4000**† |" in grid and "| pubmedqa_en | 0.3333 | **0.6000** |" in grid
+    headline = render(build_view("headline", LIMITED, metric="acc", language="en"), "markdown")
+    assert "| A | **0.4000**† | **0.6000** | **0.5000**† |" in headline and LEGEND.format(2) in headline
