@@ -1,6 +1,7 @@
 """A persistent SQLite translation cache, safe to kill at any moment.
 
-Key: (backend, backend version or model, source language, target language, sha256 of the text).
+Key: (backend, what determines its output (service, model and prompt, weights' checksum; never the
+address it is reached at), source language, target language, sha256 of the text).
 Every finished translation is committed at once (autocommit, WAL), so after a kill -9 a re-run
 finds everything that was already paid for. Keys and request headers are never stored.
 """
@@ -62,6 +63,23 @@ class Cache:
             )
             self._db.execute("COMMIT")
         return now
+
+    def upgrade_versions(self, backend: str, upgrade) -> int:
+        """Rewrite the keys `upgrade(old) -> new | None` maps to a new version (caches written before
+        the key left out the address). Keys that now coincide keep the first translation. Returns
+        the number of versions rewritten; a second call finds none."""
+        with self._lock:
+            olds = [v for (v,) in self._db.execute("SELECT DISTINCT version FROM translations WHERE backend=?",
+                                                   (backend,))]
+            changes = {old: new for old in olds if (new := upgrade(old)) and new != old}
+            if changes:
+                self._db.execute("BEGIN")
+                for old, new in changes.items():
+                    self._db.execute("UPDATE OR IGNORE translations SET version=? WHERE backend=? AND version=?",
+                                     (new, backend, old))
+                    self._db.execute("DELETE FROM translations WHERE backend=? AND version=?", (backend, old))
+                self._db.execute("COMMIT")
+        return len(changes)
 
     def count(self) -> int:
         with self._lock:

@@ -85,6 +85,7 @@ MAX_CONNECTION_FAILURES = 8
 class Engine:
     def __init__(self, backend: Backend, cache: Cache, progress: bool = True, desc: str = "translate"):
         self.backend, self.cache, self.progress, self.desc = backend, cache, progress, desc
+        cache.upgrade_versions(backend.name, backend.upgrade_version)
         self.limiter = RateLimiter(backend.rate)
         self._local = threading.local()
         self._failed_in_a_row = 0

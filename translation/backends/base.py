@@ -24,8 +24,15 @@ class Backend(ABC):
 
     @abstractmethod
     def version(self, source: str, target: str) -> str:
-        """What identifies this backend's output for a language pair (library version, model id).
-        It is part of the cache key and of each record's provenance."""
+        """What determines this backend's output for a language pair (the service, the model and its
+        prompt, the weights' checksum), never where it is reached (host, port, folder): it is part of
+        the cache key, so `localhost` vs `127.0.0.1` or a new port finds the same translations, and of
+        each record's provenance."""
+
+    def upgrade_version(self, old: str) -> str | None:
+        """The version for a key an older release wrote into the cache (then with the address in it),
+        or None when `old` is not such a key. Opening an engine rewrites those keys once."""
+        return None
 
     @abstractmethod
     def new_client(self, source: str, target: str) -> Client:

@@ -22,6 +22,8 @@ PROMPT = (
     "and gene names. Answer with the JSON object only."
 )
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$")
+# Before the cache keyed on the model: "<model> prompt:<id> http://host:8000/v1/chat/completions".
+_OLD_VERSION = re.compile(r"(.+ prompt:[0-9a-f]{8}) \S+/chat/completions")
 
 
 def parse_item(answer: str, sent: dict) -> dict:
@@ -62,7 +64,11 @@ class ChatBackend(Backend):
 
     def version(self, source: str, target: str) -> str:
         prompt_id = hashlib.sha256(PROMPT.encode()).hexdigest()[:8]  # a prompt change invalidates the cache
-        return f"{self.model} prompt:{prompt_id} {self.url}"
+        return f"{self.model} prompt:{prompt_id}"  # not the URL: any server of this model will do
+
+    def upgrade_version(self, old: str) -> str | None:
+        match = _OLD_VERSION.fullmatch(old)
+        return match.group(1) if match else None
 
     def new_client(self, source: str, target: str) -> Client:
         import requests

@@ -6,11 +6,10 @@
 """
 from __future__ import annotations
 
-import hashlib
 import threading
 from pathlib import Path
 
-from medtasks.common import UsageError
+from medtasks.common import UsageError, model_content_hash
 from medtasks.languages import get_language
 from translation.backends.base import Backend, Client
 from translation.net import PermanentError
@@ -53,11 +52,8 @@ class Seq2SeqBackend(Backend):
     def version(self, source: str, target: str) -> str:
         name = self.model_for(source, target)
         path = Path(name)
-        if path.is_dir():  # a local model: its weights' checksum tells two models apart
-            digest = hashlib.sha256()
-            for weights in sorted(path.glob("*.safetensors")):
-                digest.update(weights.read_bytes())
-            return f"{path.resolve()}@sha256:{digest.hexdigest()[:16]}"
+        if path.is_dir():  # a local model: its config and weights tell two models apart, not its folder
+            return f"{path.name}@sha256:{model_content_hash(str(path.resolve()))[:16]}"
         return name
 
     def _load(self, source: str, target: str):

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import threading
 from dataclasses import dataclass
-from importlib.metadata import version as package_version
 
 from medtasks.common import UsageError
 from medtasks.languages import get_language
@@ -26,6 +26,7 @@ from translation.net import (ConnectionFailed, PermanentError, RetryableError, c
 
 @dataclass(frozen=True)
 class Service:
+    identity: str  # what translates: the cache key and the provenance's engine_version
     module: str
     cls: str
     code_field: str  # the languages-table field holding this service's code
@@ -36,14 +37,16 @@ class Service:
 
 
 SERVICES = {
-    "google": Service("deep_translator.google", "GoogleTranslator", "google_code", 4999, None, False, 5.0),
-    "deepl": Service("deep_translator.deepl", "DeeplTranslator", "code", 5000, "DEEPL_API_KEY", True, 5.0),
-    "microsoft": Service("deep_translator.microsoft", "MicrosoftTranslator", "microsoft_code", 5000,
+    "google": Service("Google Translate", "deep_translator.google", "GoogleTranslator", "google_code", 4999, None, False, 5.0),
+    "deepl": Service("DeepL API", "deep_translator.deepl", "DeeplTranslator", "code", 5000, "DEEPL_API_KEY", True, 5.0),
+    "microsoft": Service("Microsoft Translator", "deep_translator.microsoft", "MicrosoftTranslator", "microsoft_code", 5000,
                          "MICROSOFT_API_KEY", True, 5.0),
-    "mymemory": Service("deep_translator.mymemory", "MyMemoryTranslator", "mymemory_code", 499, None, False, 2.0),
-    "libre": Service("deep_translator.libre", "LibreTranslator", "code", 5000, "LIBRE_API_KEY", False, None),
+    "mymemory": Service("MyMemory", "deep_translator.mymemory", "MyMemoryTranslator", "mymemory_code", 499, None, False, 2.0),
+    "libre": Service("LibreTranslate", "deep_translator.libre", "LibreTranslator", "code", 5000, "LIBRE_API_KEY", False, None),
 }
 
+# Before the cache keyed on the service: "deep-translator 1.11.4 libre http://127.0.0.1:5000/".
+_OLD_VERSION = re.compile(r"deep-translator \S+ \w+(?: \S+)?")
 _local = threading.local()  # per thread: the timeout to apply and the last HTTP status seen
 _install_lock = threading.Lock()
 
@@ -116,8 +119,12 @@ class WebBackend(Backend):
         self.secrets = (self.key,) if self.key else ()
 
     def version(self, source: str, target: str) -> str:
-        where = f" {self.url}" if self.url else ""  # two Libre servers may run different models
-        return f"deep-translator {package_version('deep-translator')} {self.name}{where}"
+        # The service, not its address nor the client library: every LibreTranslate server shares
+        # one key (give a server running other models its own --cache).
+        return self.spec.identity
+
+    def upgrade_version(self, old: str) -> str | None:
+        return self.spec.identity if _OLD_VERSION.fullmatch(old) else None
 
     def new_client(self, source: str, target: str) -> Client:
         cls = _load(self.spec)
