@@ -31,6 +31,8 @@ TRANSLATE = [
     (["--backend", "seq2seq", "--model", "m", "--batch-size", "0"], "--batch-size must be a whole number of at least 1"),
     (["--benchmarks", "medmcqa"], "medmcqa/en/test is not in the store at"),
     (["--workers", "two"], "argument --workers: invalid int value: 'two'"),  # argparse's own, same policy
+    (["--limit", "0"], "--limit must be a whole number of at least 1, got 0"),
+    (["--ids", "q0", "nosuch", "p9"], "--ids: not in the English records of medqa/test: nosuch, p9"),
 ]
 REPORT = [
     (["--languages", "en"], "--languages: en is the source language"),
@@ -52,7 +54,7 @@ def run_cli(argv, capsys) -> tuple[int, str]:
     except SystemExit as exit_:  # argparse errors exit through the dispatcher's parser
         code = exit_.code
     captured = capsys.readouterr()
-    assert captured.out == ""
+    assert code == 0 or captured.out == ""
     return code, captured.err
 
 
@@ -64,7 +66,7 @@ def test_translate_refuses_bad_arguments_in_one_line(args, message, tmp_path, ca
     code, err = run_cli(["translate", "--store", str(store), "--benchmarks", "medqa", "--languages", "fr",
                          "--no-progress", *args], capsys)
     assert code == 2, err
-    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err  # and nothing on stdout: see run_cli
     assert err.startswith("medeval translate: ") and message in err, err
     assert _files(store) == before and not (store / "_translation").exists()
 
@@ -78,3 +80,28 @@ def test_report_refuses_bad_arguments_in_one_line(args, message, tmp_path, capsy
     assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
     assert err.startswith("medeval translation-report: ") and message in err, err
     assert _files(store) == before and not (tmp_path / "out").exists()
+
+
+def test_limit_and_ids_translate_a_slice_and_leave_the_rest_of_the_group_alone(tmp_path, capsys):
+    from libre_server import FakeLibre
+    from medtasks.store import read_records
+
+    store = english_store(tmp_path / "store", n=5)
+    base = ["translate", "--store", str(store), "--benchmarks", "medqa", "pubmedqa", "--languages", "fr",
+            "--backend", "libre", "--no-progress"]
+    ids = lambda benchmark: [r.id for r in read_records(store, benchmark, "fr", "test")]  # noqa: E731
+    with FakeLibre() as server:
+        code, err = run_cli(base + ["--url", server.url, "--limit", "2"], capsys)
+        assert code == 0, err
+        assert ids("medqa") == ["q0", "q1"] and ids("pubmedqa") == ["p0", "p1"]
+        assert not any(mark in t for t in server.texts() for mark in ("42-year-old", "drug 2 ", "number 3 "))
+        code, err = run_cli(base + ["--url", server.url, "--ids", "q3", "p4"], capsys)
+        assert code == 0, err
+        assert ids("medqa") == ["q0", "q1", "q3"] and ids("pubmedqa") == ["p0", "p1", "p4"]  # English order
+        before = len(server.requests)
+        code, err = run_cli(base + ["--url", server.url], capsys)
+        assert code == 0, err
+        assert ids("medqa") == [f"q{i}" for i in range(5)] and ids("pubmedqa") == [f"p{i}" for i in range(5)]
+        paid = ("40-year-old", "41-year-old", "43-year-old", "drug 0 ", "drug 1 ", "drug 4 ", "number 4 ")
+        new = server.texts()[before:]
+        assert new and not any(mark in t for t in new for mark in paid)  # only the rest is paid for

@@ -43,6 +43,10 @@ def register(subparsers) -> None:
     p.add_argument("--languages", nargs="+", metavar="CODE", help="target languages (default: all but English)")
     p.add_argument("--store", type=Path, help="store holding the English records (default: $MEDTASKS_STORE)")
     p.add_argument("--out-store", type=Path, help="write translations here instead of --store")
+    p.add_argument("--ids", nargs="+", metavar="ID", help="translate only the records with these ids")
+    p.add_argument("--limit", type=int, metavar="N",
+                   help="translate only the first N records of each benchmark and split (after --ids); "
+                        "the rest of the store stays as it is")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _backend_options(p, "--backend", "google")
     p.set_defaults(func=cmd_translate)
@@ -100,13 +104,14 @@ def _defaults(args):
 
 
 def cmd_translate(args) -> int:
-    from translation.pipeline import check_request, translate_store
+    from translation.pipeline import check_request, select, translate_store
 
     store, benchmarks, languages = _defaults(args)
     check_request(args.splits, languages)
+    select([], None, args.limit)  # --limit checked before the backend is built
     backend = _backend(args, args.backend)
     summary = translate_store(store, benchmarks, args.splits, languages, backend, args.cache, args.out_store,
-                              progress=not args.no_progress)
+                              progress=not args.no_progress, ids=args.ids, limit=args.limit)
     run = summary.pop("_run")
     for key, counts in summary.items():
         kept = f", {counts['kept']} failed but kept from before" if counts["kept"] else ""

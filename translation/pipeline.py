@@ -12,6 +12,7 @@ import json
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Collection
 
 from medtasks.languages import SOURCE_LANGUAGE, get_language
 from medtasks.records import SPLITS, Record
@@ -83,8 +84,12 @@ def check_request(splits: list[str], targets: list[str]) -> None:
 
 
 def translate_store(store: Path, benchmarks: list[str], splits: list[str], targets: list[str], backend: Backend,
-                    cache: Cache | Path | None = None, out_store: Path | None = None, progress: bool = True) -> dict:
+                    cache: Cache | Path | None = None, out_store: Path | None = None, progress: bool = True,
+                    ids: Collection[str] | None = None, limit: int | None = None) -> dict:
     """Translate, check and write; returns {"<benchmark>/<lang>/<split>": counts} plus "_run" totals.
+
+    `ids` and `limit` translate a slice: the records with those ids, then the first `limit` of each
+    benchmark and split (store order). The rest of each group stays as it was.
 
     Arguments and the English records are checked before anything is written (the cache included).
     The store and the rejected file never contradict each other: an item is in one or the other.
@@ -98,11 +103,12 @@ def translate_store(store: Path, benchmarks: list[str], splits: list[str], targe
         sources = [(b, s, read_records(store, b, SOURCE_LANGUAGE, s)) for b in benchmarks for s in splits]
     except MissingData as err:
         raise MissingData(f"{err}; import the English records first (medeval import --data DIR)") from None
+    selected = select(sources, ids, limit)
     if not isinstance(cache, Cache):
         cache = Cache(cache or default_cache(out_store))
 
     jobs, owners = [], []
-    for benchmark, split, records in sources:
+    for records in selected:
         for record in records:
             for target in targets:
                 jobs.append(Job(record_item(record), SOURCE_LANGUAGE, target))
@@ -127,6 +133,22 @@ def translate_store(store: Path, benchmarks: list[str], splits: list[str], targe
             summary[f"{benchmark}/{target}/{split}"] = counts
     summary["_run"] = _run_stats(stats)
     return summary
+
+
+def select(sources: list[tuple[str, str, list[Record]]], ids: Collection[str] | None,
+           limit: int | None) -> list[list[Record]]:
+    """The records of each (benchmark, split) to translate: those in `ids` (all when None), then the first `limit`."""
+    if limit is not None and (not isinstance(limit, int) or limit < 1):
+        raise UsageError(f"--limit must be a whole number of at least 1, got {limit}")
+    if ids is not None:
+        known = {r.id for _, _, records in sources for r in records}
+        unknown = [i for i in dict.fromkeys(ids) if i not in known]
+        if unknown:
+            where = ", ".join(f"{b}/{s}" for b, s, _ in sources)
+            shown = ", ".join(unknown[:10]) + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
+            raise UsageError(f"--ids: not in the English records of {where}: {shown}")
+    wanted = set(ids) if ids is not None else None
+    return [[r for r in records if wanted is None or r.id in wanted][:limit] for _, _, records in sources]
 
 
 def _stored(store: Path, benchmark: str, language: str, split: str) -> dict[str, Record]:
