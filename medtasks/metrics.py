@@ -7,13 +7,23 @@ lm-eval's is-greedy flags we get, at no extra model cost:
   ece         expected calibration error: 5 equal-width bins, confidence = largest letter
               probability, NOT renormalised over the letters (BioMistral's definition)
   brier       multi-class Brier score over the letter probabilities renormalised to sum to 1
+
+Multi-answer questions (FrenchMedMCQA, CMExam's multi-answer ones: 1 to 5 correct letters) keep
+lm-eval's multiple_choice output: the choices are every non-empty set of the question's letters,
+written "A, C)" after the prompt's "**Answer:**(" (medtasks.prompts.doc_to_subset_choices: 31 for 5
+options, 15 for 4, by size then letter order). The predicted set is the choice with the highest
+log-likelihood (first in that order on ties); per question, against the gold set:
+  hamming     |predicted ∩ gold| / |predicted ∪ gold|   (FrenchMedMCQA's Hamming score)
+  emr         1 if predicted == gold else 0                (exact match ratio)
+each averaged over questions. The ")" ends every set: without it "A" would be a prefix of "A, C" and
+at least as likely, so a set of two or more letters could never win.
 """
 from __future__ import annotations
 
 import math
 from typing import Iterable, Sequence
 
-from medtasks.prompts import LETTERS
+from medtasks.prompts import LETTERS, letter_subsets
 
 ECE_BINS = 5
 
@@ -75,3 +85,25 @@ def process_results(doc, results) -> dict:
 def ece_aggregation(items: Iterable[tuple[float, bool]]) -> float:
     items = list(items)
     return expected_calibration_error([c for c, _ in items], [ok for _, ok in items])
+
+
+# --- multi-answer questions ---
+
+def hamming_score(pred: Iterable[str], gold: Iterable[str]) -> float:
+    """|pred ∩ gold| / |pred ∪ gold| over letter sets ("AC" or {"A", "C"}); 1.0 when both are empty."""
+    pred, gold = set(pred), set(gold)
+    union = pred | gold
+    return len(pred & gold) / len(union) if union else 1.0
+
+
+def exact_match(pred: Iterable[str], gold: Iterable[str]) -> float:
+    return float(set(pred) == set(gold))
+
+
+def process_multi_results(doc, results) -> dict:
+    """lm-eval hook: `results` holds one (log-likelihood, is_greedy) per choice of doc_to_subset_choices."""
+    subsets = letter_subsets(len(doc["options"]))
+    if len(results) != len(subsets):
+        raise ValueError(f"question {doc.get('id')!r}: {len(results)} results for {len(subsets)} letter sets")
+    pred = subsets[argmax([ll for ll, _ in results])]
+    return {"hamming": hamming_score(pred, doc["answer"]), "emr": exact_match(pred, doc["answer"])}
