@@ -9,6 +9,7 @@ import io
 import random
 import tarfile
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 HEADER = """<?xml version="1.0" encoding="UTF-8"?>
 <!DOCTYPE article PUBLIC "-//NLM//DTD JATS (Z39.96) Journal Archiving and Interchange DTD v1.3 20210610//EN" "JATS-archivearticle1-3.dtd">
@@ -23,14 +24,16 @@ def sentence(rng: random.Random, n: int = 12) -> str:
 
 
 def jats_article(pmcid: str, title: str = "Effects of a drug on blood pressure", paragraphs: int = 3,
-                 seed: int = 0, words_per_paragraph: int = 60) -> bytes:
-    """One article with everything the converter must keep AND everything it must drop."""
+                 seed: int = 0, words_per_paragraph: int = 60, extra: tuple[str, ...] = ()) -> bytes:
+    """One article with everything the converter must keep AND everything it must drop; `extra` paragraphs
+    (plain text, escaped here) follow the generated ones."""
     rng = random.Random(seed)
     body = []
     for i in range(paragraphs):
         text = " ".join(sentence(rng) for _ in range(max(1, words_per_paragraph // 12)))
         body.append(f'<p>{text} As reported before <xref ref-type="bibr" rid="B{i}">{i + 1}</xref>, '
                     f'the effect held <xref ref-type="fig" rid="F1">Figure 1</xref>.</p>')
+    body += [f"<p>{escape(text)}</p>" for text in extra]
     return f"""{HEADER}
 <front>
  <journal-meta><journal-id journal-id-type="nlm-ta">Test J</journal-id><issn>1234-5678</issn></journal-meta>

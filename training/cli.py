@@ -32,6 +32,12 @@ def register(subparsers) -> None:
     p.add_argument("--part-chunks", type=int, default=20000, help="chunks per output part (resume granularity)")
     p.add_argument("--keep-retracted", action="store_true", help="keep articles the file list marks as retracted")
     p.add_argument("--tokenizer", help="also count tokens with this tokenizer (model folder or hub id)")
+    p.add_argument("--decontaminate-against", metavar="TASKS",
+                   help="tasks, comma-separated: chunks sharing an n-gram with one of their test questions are "
+                        "dropped (or masked), each recorded with its reason in the dropped files")
+    p.add_argument("--decontaminate-mode", choices=("drop", "mask"), default="drop",
+                   help="drop the chunk, or cut the overlapping text out of it")
+    _ngram_arguments(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_corpus)
 
@@ -52,6 +58,29 @@ def register(subparsers) -> None:
         p.set_defaults(func=_recipe, recipe=name)
 
     p = subparsers.add_parser(
+        "contamination", help="which test questions of which tasks appear in a corpus (n-gram overlap)",
+        description="Find the test questions of --tasks whose question, options or context (each on its own) "
+                    "share an n-gram with a corpus: `medeval corpus` folders, JSONL or plain-text files, "
+                    "compressed or not (.gz .bz2 .xz .zst). One streaming pass over processes; --shard i/N "
+                    "scans a share of the files, --merge joins the shards. Writes report.json + report.md; "
+                    "exit status 1 when a question is contaminated. Report format: training/README.md.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("corpus", nargs="*", type=Path, help="corpus folders or files (none with --merge)")
+    p.add_argument("--tasks", help="tasks, comma-separated (e.g. medqa_en,pubmedqa_en); their test split is read "
+                                   "from the store")
+    p.add_argument("--output", "-o", type=Path, default=Path("out/contamination"), help="report folder")
+    p.add_argument("--shard", help="scan shard i of N (e.g. 2/8): writes shard-i-of-N.json for --merge")
+    p.add_argument("--merge", nargs="+", type=Path, metavar="REPORT", help="merge the shard reports 1..N of a scan")
+    p.add_argument("--text-field", default="text", help="JSONL field holding the text")
+    p.add_argument("--samples", type=int, default=3, help="corpus locations kept per contaminated question")
+    p.add_argument("--workers", type=int, help="processes (default: every CPU this process may use)")
+    p.add_argument("--range-mb", type=int, default=256, help="uncompressed files above this are cut into "
+                                                             "ranges of this size for the workers")
+    _ngram_arguments(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_contamination)
+
+    p = subparsers.add_parser(
         "merge-adapter", help="merge a LoRA adapter into its base model (full model folder)",
         description="Load the base model, apply the adapter, merge the LoRA weights and save a normal "
                     "safetensors model folder (with tokenizer) that lm_eval loads with pretrained=DIR.")
@@ -62,11 +91,75 @@ def register(subparsers) -> None:
     p.set_defaults(func=_merge)
 
 
+def _ngram_arguments(p) -> None:
+    p.add_argument("--store", type=Path, help="store holding the test questions (default: $MEDTASKS_STORE or "
+                                              "~/.cache/medtasks/store)")
+    p.add_argument("--ngram", type=int, default=13, help="n-gram size in words")
+    p.add_argument("--min-tokens", type=int, default=8, help="a shorter field is skipped (counted as too short); "
+                                                             "a field from here to --ngram is matched whole")
+    p.add_argument("--char-ngram", type=int, default=20, help="n-gram size in characters, for text written "
+                                                               "without spaces (Chinese, Japanese)")
+    p.add_argument("--char-min", type=int, default=12, help="--min-tokens for character n-grams")
+
+
+def _settings(args):
+    from training.ngrams import Settings
+
+    return Settings(args.ngram, args.min_tokens, args.char_ngram, args.char_min)
+
+
+def _test_set(args, tasks: str):
+    from medtasks.store import default_store
+    from training.contamination import TestSet, parse_tasks
+
+    return TestSet.load(args.store or default_store(), parse_tasks([tasks]), _settings(args))
+
+
+def _contamination(args) -> int:
+    from medtasks.common import EXIT_OK, EXIT_VERDICT, UsageError
+    from training import contamination as cont
+    from training import contamination_report as rep
+    from training.textfiles import discover, shard_files
+
+    if args.merge:
+        if args.corpus or args.shard:
+            raise UsageError("--merge takes shard reports only: no corpus and no --shard")
+        report, name = rep.merge_reports(rep.read_reports(args.merge), args.merge), "report"
+    else:
+        if not args.corpus or not args.tasks:
+            raise UsageError("give the corpus and --tasks (or --merge shard reports)")
+        for name, value, low in (("--samples", args.samples, 0), ("--workers", args.workers or 1, 1),
+                                 ("--range-mb", args.range_mb, 1)):
+            if value < low:
+                raise UsageError(f"{name} {value}: must be >= {low}")
+        shard = rep.parse_shard(args.shard) if args.shard else None
+        files = discover(args.corpus)
+        files = shard_files(files, *shard) if shard else files
+        test = _test_set(args, args.tasks)
+        found, corpus = cont.scan(test, files, text_field=args.text_field, samples=args.samples,
+                                  workers=args.workers or cont.default_workers(), range_bytes=args.range_mb << 20,
+                                  progress_bar=not args.quiet)
+        corpus = {"inputs": [str(c) for c in args.corpus], **corpus, "shard": args.shard}
+        settings = {**test.index.settings.to_dict(), "normalization": cont.NORMALIZATION,
+                    "text_field": args.text_field, "samples": args.samples}
+        report = cont.build_report(test, found, corpus, settings)
+        name = f"shard-{shard[0]}-of-{shard[1]}" if shard else "report"
+    paths = rep.write_report(report, args.output, name, markdown=not args.shard)
+    for task_name, task in report["tasks"].items():
+        print(f"{task_name}: {task['contaminated']} of {task['questions']} test questions contaminated")
+    print(f"report: {', '.join(map(str, paths))}")
+    contaminated = any(task["contaminated"] for task in report["tasks"].values())
+    return EXIT_VERDICT if contaminated and not args.shard else EXIT_OK
+
+
 def _corpus(args) -> int:
     from training.corpus import DEFAULT_LICENSES, Options, prepare_corpus
 
+    tasks = tuple(t.strip() for t in (args.decontaminate_against or "").split(",") if t.strip())
     options = Options(licenses=tuple(args.licenses or DEFAULT_LICENSES), max_words=args.max_words,
-                      part_chunks=args.part_chunks, keep_retracted=args.keep_retracted, tokenizer=args.tokenizer)
+                      part_chunks=args.part_chunks, keep_retracted=args.keep_retracted, tokenizer=args.tokenizer,
+                      decontaminate_against=tasks, decontaminate_mode=args.decontaminate_mode,
+                      ngrams=_settings(args), store=str(args.store) if args.store else None)
     manifest = prepare_corpus(args.packages, args.output, options, args.file_list, progress_bar=not args.quiet)
     dropped = ", ".join(f"{k} {v}" for k, v in manifest["dropped"].items()) or "none"
     tokens = f", {manifest['tokens']} tokens" if manifest["tokens"] is not None else ""

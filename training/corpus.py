@@ -27,6 +27,7 @@ from medtasks.common import UsageError, sha256_file
 from medtasks.records import DataError
 from medtasks.store import atomic_write_bytes
 from training.jats import JatsError, chunk_paragraphs, parse_article
+from training.ngrams import Settings
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,9 @@ DROP_REASONS = {
     "retracted": "the file list marks the article as retracted (keep it with --keep-retracted)",
     "malformed_xml": "the XML does not parse or has no <article> (the parser's message is the detail)",
     "no_text": "the article has no title, abstract or body text",
+    "contaminated": "the chunk shares an n-gram with a test question of --decontaminate-against: dropped",
+    "contaminated_masked": "the chunk shared an n-gram with a test question of --decontaminate-against: that "
+                           "text was cut out, the rest kept (--decontaminate-mode mask)",
 }
 
 
@@ -112,9 +116,17 @@ class Options:
     part_chunks: int = 20000  # chunks per output part (a part is also the resume granularity)
     keep_retracted: bool = False
     tokenizer: str | None = None  # count tokens with this tokenizer (a model dir or hub id)
+    decontaminate_against: tuple[str, ...] = ()  # tasks whose test questions must not be in the corpus
+    decontaminate_mode: str = "drop"  # drop the chunk, or mask (cut out) the overlapping text
+    ngrams: Settings = field(default_factory=Settings)
+    store: str | None = None  # the store holding those test questions (default: the user's store)
 
     def key(self) -> dict:
-        return {**asdict(self), "licenses": sorted(normalize_license(x) for x in self.licenses)}
+        key = {**asdict(self), "licenses": sorted(normalize_license(x) for x in self.licenses)}
+        if not self.decontaminate_against:  # the key of corpora made before decontamination existed
+            for name in ("decontaminate_against", "decontaminate_mode", "ngrams", "store"):
+                del key[name]
+        return key
 
 
 @dataclass
@@ -162,6 +174,28 @@ class _Writer:
         self.chunks: list[dict] = []
         self.drops: list[dict] = []
 
+    def keep(self, chunks: list[str], where: dict, test, mask: bool) -> None:
+        """Add an article's chunks; with a test set, those overlapping a test question are dropped or masked."""
+        if test is not None:
+            from training.contamination import decontaminate
+
+            checked = decontaminate(test, chunks, mask)
+        else:
+            checked = [(text, {}) for text in chunks]
+        member = where.pop("member")
+        for i, (text, matches) in enumerate(checked):
+            chunk_id = f"{where['pmcid']}-{i}"
+            if matches:
+                detail = "; ".join(f"{t} {q} {'+'.join(fs)}" for t, qs in matches.items() for q, fs in qs.items())
+                self.drop("contaminated" if text is None else "contaminated_masked", id=chunk_id,
+                          pmcid=where["pmcid"], package=where["package"], member=member, chunk=i, detail=detail,
+                          matches=matches)
+            if text is not None:
+                words = len(text.split())
+                self.stats.chunks += 1
+                self.stats.words += words
+                self.chunks.append({"id": chunk_id, **where, "chunk": i, "words": words, "text": text})
+
     def drop(self, reason: str, **row) -> None:
         if reason not in DROP_REASONS:
             raise KeyError(f"unknown drop reason {reason!r}; valid: {', '.join(DROP_REASONS)}")
@@ -204,8 +238,18 @@ def prepare_corpus(packages: list[Path], output: Path, options: Options | None =
         if not file_lists and not default_file_list(package).is_file():
             raise UsageError(f"no file list for {package.name}: expected {default_file_list(package).name} beside "
                              "it, or pass --file-list (PMC publishes one CSV per package)")
+    if options.decontaminate_mode not in ("drop", "mask"):
+        raise UsageError(f"--decontaminate-mode {options.decontaminate_mode}: expected drop or mask")
     shared_list = _merge_lists(file_lists) if file_lists else None
-    progress = _load_progress(output, options)
+    key, test = options.key(), None
+    if options.decontaminate_against:
+        from medtasks.store import default_store
+        from training.contamination import TestSet, parse_tasks
+
+        test = TestSet.load(Path(options.store) if options.store else default_store(),
+                            parse_tasks(list(options.decontaminate_against)), options.ngrams)
+        key["test_data"] = test.fingerprint
+    progress = _load_progress(output, key)
     output.mkdir(parents=True, exist_ok=True)
     stats = Stats.from_dict(progress["stats"]) if progress.get("stats") else Stats()
     tokenizer = _load_tokenizer(options.tokenizer) if options.tokenizer else None
@@ -237,18 +281,14 @@ def prepare_corpus(packages: list[Path], output: Path, options: Options | None =
                     log.warning("%s:%s skipped: %s", package.name, name, detail)
             else:
                 stats.articles_kept += 1
-                for i, text in enumerate(chunks):
-                    words = len(text.split())
-                    stats.chunks += 1
-                    stats.words += words
-                    writer.chunks.append({"id": f"{pmcid}-{i}", "pmcid": pmcid, "license": entry.license,
-                                          "package": package.name, "chunk": i, "words": words, "text": text})
+                where = {"pmcid": pmcid, "license": entry.license, "package": package.name, "member": name}
+                writer.keep(chunks, where, test, options.decontaminate_mode == "mask")
             bar.update(1)
             if len(writer.chunks) >= options.part_chunks:
                 writer.commit(package.name, done, complete=False)
         writer.commit(package.name, done, complete=True)
         bar.close()
-    manifest = {"format": FORMAT, "options": options.key(), "packages": progress["packages"],
+    manifest = {"format": FORMAT, "options": key, "packages": progress["packages"],
                 **stats.to_dict(), "parts": progress["parts"]}
     _write_json(output / "manifest.json", manifest)
     return manifest
@@ -276,15 +316,18 @@ def _merge_lists(paths: list[Path]) -> dict[str, Entry]:
 
 # The command-line flag of each option, to name what differs when a resume is refused.
 OPTION_FLAGS = {"licenses": "--license", "max_words": "--max-words", "part_chunks": "--part-chunks",
-                "keep_retracted": "--keep-retracted", "tokenizer": "--tokenizer"}
+                "keep_retracted": "--keep-retracted", "tokenizer": "--tokenizer",
+                "decontaminate_against": "--decontaminate-against", "decontaminate_mode": "--decontaminate-mode",
+                "ngrams": "--ngram/--min-tokens/--char-ngram/--char-min", "store": "--store",
+                "test_data": "the test questions in the store"}
 
 
-def _load_progress(output: Path, options: Options) -> dict:
+def _load_progress(output: Path, key: dict) -> dict:
     path = output / "progress.json"
     if not path.exists():
-        return {"format": FORMAT, "options": options.key(), "packages": {}, "parts": [], "next_part": 0}
+        return {"format": FORMAT, "options": key, "packages": {}, "parts": [], "next_part": 0}
     progress = json.loads(path.read_text())
-    old, new = progress.get("options", {}), options.key()
+    old, new = progress.get("options", {}), key
     if old != new:
         show = lambda v: ", ".join(map(str, v)) if isinstance(v, list) else str(v)  # noqa: E731
         changed = "; ".join(f"{OPTION_FLAGS.get(k, k)} {show(old.get(k))} -> {show(new.get(k))}"
