@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from libre_server import FakeLibre  # noqa: E402
+from medtasks.languages import SOURCE_LANGUAGE  # noqa: E402
 from medtasks.sources import import_folder  # noqa: E402
 from medtasks.store import read_records, write_records  # noqa: E402
 from translation.backends import get_backend  # noqa: E402
@@ -50,7 +51,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         import_folder(args.data, tmp / "full", benchmarks=["medqa", "medqa5"])
-        four, five = (read_records(tmp / "full", b, "en", "test") for b in ("medqa", "medqa5"))
+        four, five = (read_records(tmp / "full", b, SOURCE_LANGUAGE, "test") for b in ("medqa", "medqa5"))
         write_records(tmp / "small", four[: args.items])
         with FakeLibre(latency=args.latency) as server:
             timings = {}
@@ -63,7 +64,7 @@ def main() -> None:
             before = len(server.requests)
             translate_store(tmp / "small", ["medqa"], ["test"], ["fr"], backend, cache, progress=False)
             second_run_requests = len(server.requests) - before
-        jobs = [Job(record_item(r), "en", "fr") for r in four + five]
+        jobs = [Job(record_item(r), SOURCE_LANGUAGE, "fr") for r in four + five]
         _, stats = Engine(_CountOnly(), Cache(tmp / "count.sqlite"), progress=False).run(jobs)
 
     print(f"server latency {args.latency * 1000:.0f} ms/request, {args.items} MedQA questions -> fr")

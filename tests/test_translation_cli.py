@@ -105,3 +105,34 @@ def test_limit_and_ids_translate_a_slice_and_leave_the_rest_of_the_group_alone(t
         paid = ("40-year-old", "41-year-old", "43-year-old", "drug 0 ", "drug 1 ", "drug 4 ", "number 4 ")
         new = server.texts()[before:]
         assert new and not any(mark in t for t in new for mark in paid)  # only the rest is paid for
+
+
+@pytest.mark.parametrize("module, argv", [
+    ("deep_translator", ["translate", "--backend", "libre", "--url", "http://127.0.0.1:1/"]),
+    ("sentencepiece", ["translate", "--backend", "seq2seq", "--model", "nowhere/model"]),
+    ("sacrebleu", ["translation-report", "--reference-store", "STORE"]),
+])
+def test_a_missing_extra_names_it_in_one_line(module, argv, tmp_path, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, module, None)  # as if the extra were not installed
+    store = english_store(tmp_path / "store", n=1)
+    (store / "medqa" / "fr").mkdir()
+    (store / "medqa" / "fr" / "test.jsonl").write_bytes((store / "medqa" / "en" / "test.jsonl").read_bytes()
+                                                        .replace(b'"language": "en"', b'"language": "fr"'))
+    before = _files(store)
+    argv = [a.replace("STORE", str(store)) for a in argv]
+    code, err = run_cli([*argv, "--store", str(store), "--benchmarks", "medqa", "--languages", "fr",
+                         "--no-progress"], capsys)
+    assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert f"needs {module}: pip install 'medeval[translation]'" in err
+    assert _files(store) == before
+
+
+def test_the_default_backend_is_the_registry_constant(monkeypatch):
+    import translation.backends
+    from medtasks.cli import build_parser
+
+    assert build_parser().parse_args(["translate"]).backend == translation.backends.DEFAULT_BACKEND == "google"
+    monkeypatch.setattr(translation.backends, "DEFAULT_BACKEND", "libre")  # one constant, read by the CLI
+    assert build_parser().parse_args(["translate"]).backend == "libre"

@@ -7,11 +7,12 @@ finds everything that was already paid for. Keys and request headers are never s
 """
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 import threading
 import time
 from pathlib import Path
+
+from medtasks.common import sha256_bytes
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS translations (
@@ -22,7 +23,7 @@ CREATE TABLE IF NOT EXISTS translations (
 
 
 def text_key(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return sha256_bytes(text.encode("utf-8"))
 
 
 class Cache:

@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-BACKEND_HELP = """backends: google (default; no key), deepl ($DEEPL_API_KEY), microsoft ($MICROSOFT_API_KEY),
+BACKEND_HELP = """backends: google (no key), deepl ($DEEPL_API_KEY), microsoft ($MICROSOFT_API_KEY),
 mymemory (no key; 500-character limit), libre (--url of a LibreTranslate server; $LIBRE_API_KEY if it
 needs one), seq2seq (--model: local or hub Marian/M2M100/NLLB; a {src}/{tgt} template or
 en-fr=PATH,en-es=PATH pairs), openai-chat (--url of an OpenAI-compatible /v1 endpoint such as vLLM,
@@ -29,6 +29,8 @@ def _backend_options(p: argparse.ArgumentParser, flag: str, default: str | None)
 
 
 def register(subparsers) -> None:
+    from translation.backends import DEFAULT_BACKEND  # the registry alone: no backend module is imported
+
     p = subparsers.add_parser(
         "translate", help="translate the English store into other languages",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -48,7 +50,7 @@ def register(subparsers) -> None:
                    help="translate only the first N records of each benchmark and split (after --ids); "
                         "the rest of the store stays as it is")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    _backend_options(p, "--backend", "google")
+    _backend_options(p, "--backend", DEFAULT_BACKEND)
     p.set_defaults(func=cmd_translate)
 
     p = subparsers.add_parser(

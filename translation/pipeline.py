@@ -16,7 +16,7 @@ from typing import Collection
 
 from medtasks.languages import SOURCE_LANGUAGE, get_language
 from medtasks.records import SPLITS, Record
-from medtasks.common import UsageError
+from medtasks.common import UsageError, sha256_bytes
 from medtasks.store import MissingData, atomic_write_bytes, has_split, read_records, write_records
 from translation.backends.base import Backend
 from translation.cache import Cache
@@ -53,18 +53,12 @@ def translated_record(english: Record, item: dict, target: str, backend: Backend
             "engine": backend.name,
             "engine_version": backend.version(SOURCE_LANGUAGE, target),
             "source_language": SOURCE_LANGUAGE,
-            "source_sha256": _sha(english.to_json()),
+            "source_sha256": sha256_bytes(english.to_json().encode()),
             # the date the newest part was translated (from the cache), so re-runs write the same bytes
             "date": time.strftime("%Y-%m-%d", time.gmtime(created)),
             "checks": passed,
         },
     )
-
-
-def _sha(text: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def check_request(splits: list[str], targets: list[str]) -> None:
@@ -168,7 +162,7 @@ def _still_good(previous: Record | None, english: Record, target: str) -> bool:
     if previous is None:
         return False
     prov = previous.provenance
-    if prov.get("kind") == "translation" and prov.get("source_sha256") != _sha(english.to_json()):
+    if prov.get("kind") == "translation" and prov.get("source_sha256") != sha256_bytes(english.to_json().encode()):
         return False
     return not check_item(record_item(english), record_item(previous), target)[1]
 

@@ -12,6 +12,7 @@ import statistics
 from collections import Counter
 from pathlib import Path
 
+from medtasks.common import require
 from medtasks.languages import SOURCE_LANGUAGE, get_language
 from medtasks.records import Record
 from medtasks.store import MissingData, read_records
@@ -23,11 +24,7 @@ MAX_LISTED = 20  # flagged items listed per group in the Markdown (the JSON has 
 
 
 def _sacrebleu():
-    try:
-        import sacrebleu
-    except ImportError:
-        raise ImportError("the quality report needs sacrebleu: pip install medeval[translation]") from None
-    return sacrebleu
+    return require("sacrebleu", "translation", "the quality report (chrF, BLEU)")
 
 
 def bleu_tokenizer(language: str) -> str:

@@ -4,12 +4,11 @@ model sees the options next to their stem. Letters and the answer key are never 
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 
-from medtasks.common import UsageError
+from medtasks.common import UsageError, sha256_bytes
 from medtasks.languages import get_language
 from translation.backends.base import Backend, Client
 from translation.net import (ConnectionFailed, PermanentError, RetryableError, check_url, connection_reason,
@@ -63,7 +62,7 @@ class ChatBackend(Backend):
         self.secrets = (self.key,) if self.key else ()
 
     def version(self, source: str, target: str) -> str:
-        prompt_id = hashlib.sha256(PROMPT.encode()).hexdigest()[:8]  # a prompt change invalidates the cache
+        prompt_id = sha256_bytes(PROMPT.encode())[:8]  # a prompt change invalidates the cache
         return f"{self.model} prompt:{prompt_id}"  # not the URL: any server of this model will do
 
     def upgrade_version(self, old: str) -> str | None:

@@ -9,18 +9,16 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from medtasks.common import UsageError, model_content_hash
+from medtasks.common import UsageError, model_content_hash, require
 from medtasks.languages import get_language
 from translation.backends.base import Backend, Client
 from translation.net import PermanentError
 
 
 def _import():
-    try:
-        import torch
-        import transformers
-    except ImportError:
-        raise ImportError("the seq2seq backend needs torch and transformers: pip install medeval") from None
+    import torch  # medeval's own dependencies, imported when a model is loaded
+    import transformers
+
     return torch, transformers
 
 
@@ -32,6 +30,7 @@ class Seq2SeqBackend(Backend):
         if not model:
             raise UsageError("--backend seq2seq needs --model: a path, a hub id, a {src}/{tgt} template "
                              "or src-tgt=path pairs")
+        require("sentencepiece", "translation", "the seq2seq backend (Marian and M2M100 tokenizers)")
         self.model_spec = model
         self.device = device
         self.batch_size, self.max_new_tokens, self.num_beams = batch_size, max_new_tokens, num_beams

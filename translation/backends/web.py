@@ -16,7 +16,7 @@ import re
 import threading
 from dataclasses import dataclass
 
-from medtasks.common import UsageError
+from medtasks.common import UsageError, require
 from medtasks.languages import get_language
 from translation.backends.base import Backend, Client
 from translation.checks import service_warning
@@ -96,10 +96,7 @@ def service_code(service: str, language: str) -> str:
 class WebBackend(Backend):
     def __init__(self, service: str = "google", url: str | None = None, workers: int = 4,
                  timeout: float = 30.0, rate: float | None = None, retries: int = 5, max_chars: int | None = None):
-        try:
-            importlib.import_module("deep_translator")
-        except ImportError:
-            raise ImportError("the web translation backends need deep-translator: pip install medeval[translation]") from None
+        require("deep_translator", "translation", "web translation")
         if service not in SERVICES:
             raise UsageError(f"unknown service {service!r}; valid: {', '.join(SERVICES)}")
         self.spec = SERVICES[service]
