@@ -60,7 +60,7 @@ def ensure_split(store: Path, benchmark: str, language: str, split: str) -> None
             return
     if language != SOURCE_LANGUAGE and benchmark not in BENCHMARKS:
         raise MissingData(f"{benchmark}_{language}: no {get_language(language).name} {split} data in the store "
-                          f"({store}); {how_to_prepare(benchmark, language)}")
+                          f"({store}); {how_to_prepare(benchmark, language)}", benchmark, language, split)
     try:
         if language == SOURCE_LANGUAGE:
             sources.import_hub(benchmark, store)
@@ -70,11 +70,11 @@ def ensure_split(store: Path, benchmark: str, language: str, split: str) -> None
         raise MissingData(
             f"{benchmark}_{language}: no {get_language(language).name} {split} data in the store ({store})"
             f"{' nor in MEDTASKS_DATA=' + str(folder) if folder else ''}; {how_to_prepare(benchmark, language)} "
-            f"(the hub cannot be used: {err.reason})"
+            f"(the hub cannot be used: {err.reason})", benchmark, language, split
         ) from None
     if not has_split(store, benchmark, language, split):
         raise MissingData(f"{benchmark}_{language}: the hub import did not provide split {split!r}; "
-                          f"{how_to_prepare(benchmark, language)}")
+                          f"{how_to_prepare(benchmark, language)}", benchmark, language, split)
 
 
 def fewshot_examples(store: Path, benchmark: str, seed: int) -> list[Record]:
@@ -103,7 +103,24 @@ def fewshot_examples(store: Path, benchmark: str, seed: int) -> list[Record]:
                     random.Random(seed).shuffle(pool)
                     return pool
     raise MissingData(f"{benchmark}: no English few-shot examples in the store ({store}); "
-                      f"{how_to_prepare(benchmark, SOURCE_LANGUAGE)}")
+                      f"{how_to_prepare(benchmark, SOURCE_LANGUAGE)}", benchmark, SOURCE_LANGUAGE, "fewshot")
+
+
+def needs_fewshot(benchmark: str) -> bool:
+    """Whether the task's regime shows examples (zero-shot benchmarks load their test split only)."""
+    from medtasks.spec import regime_of
+
+    return regime_of(get_benchmark(benchmark)).shots != "none"
+
+
+def check_task_data(benchmark: str, language: str, fewshot_seed: int = DEFAULT_FEWSHOT_SEED) -> None:
+    """Raise MissingData unless every split the task loads is in the store or can be imported now, by the
+    same resolution as load_task_dataset (store, then $MEDTASKS_DATA, then the hub); what it imports stays
+    in the store. `medeval eval` runs it for every task before it starts lm-eval."""
+    store = default_store()
+    ensure_split(store, benchmark, language, "test")
+    if needs_fewshot(benchmark):
+        fewshot_examples(store, benchmark, int(fewshot_seed))
 
 
 def to_doc(record: Record) -> dict:
@@ -128,7 +145,7 @@ def load_task_dataset(benchmark: str, language: str, fewshot_seed: int = DEFAULT
     store = default_store()
     ensure_split(store, benchmark, language, "test")
     test = {"test": datasets.Dataset.from_list([to_doc(r) for r in read_records(store, benchmark, language, "test")])}
-    if not bench.fewshot_source:
+    if not needs_fewshot(bench.key):
         return datasets.DatasetDict(test)
     shots = fewshot_examples(store, benchmark, seed)
     return datasets.DatasetDict({**test, "fewshot": datasets.Dataset.from_list([to_doc(r) for r in shots])})

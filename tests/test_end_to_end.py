@@ -3,6 +3,7 @@ and an independent re-computation of the default model's letter log-probabilitie
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -84,6 +85,13 @@ def default_run(default_model, shared_data, tmp_path_factory):
                           capture_output=True, text=True, env=env, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "medmcqa_en" in proc.stdout or "MedMCQA" in proc.stdout  # lm-eval's score table is printed
+    # ... followed by where lm-eval wrote its files
+    tail = proc.stdout[proc.stdout.rindex("|"):]
+    results = Path(re.search(r"^results: (\S+)$", tail, re.M).group(1))
+    assert results.is_file() and results == next(out.rglob("results_*.json"))
+    samples = re.search(r"^samples: 2 files in (\S+) \((samples_\S+), (samples_\S+)\)$", tail, re.M)
+    assert samples and Path(samples.group(1)) == results.parent
+    assert {(results.parent / name).is_file() for name in samples.groups()[1:]} == {True}
     return load_run(out)
 
 

@@ -121,6 +121,7 @@ def test_installed_environment_has_the_pth_file():
 @pytest.mark.parametrize("name", ["medqa_xx", "medqa"])
 def test_unknown_task_lists_valid_names(name):
     from medtasks.cli_tasks import resolve_tasks
+    from medtasks.common import UsageError
 
-    with pytest.raises(SystemExit, match="valid names"):
+    with pytest.raises(UsageError, match="valid names"):
         resolve_tasks(name)

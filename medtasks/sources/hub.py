@@ -52,7 +52,8 @@ class HubUnavailable(UsageError, RuntimeError):
         self.reason = reason or message
 
 
-def _truthy(name: str) -> bool:
+def env_flag(name: str) -> bool:
+    """Whether environment variable `name` is set to a true value (1, true, yes, on)."""
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
 
@@ -84,7 +85,7 @@ def probe(url: str, timeout: float | None = None) -> str | None:
 def ensure_hub(what: str) -> None:
     """Raise HubUnavailable fast when the hub cannot be used for `what`."""
     for flag in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
-        if _truthy(flag):
+        if env_flag(flag):
             raise HubUnavailable(f"cannot fetch {what}: {flag} is set. {OFFLINE_HELP}", f"{flag} is set")
     endpoint = hub_endpoint()
     checked_at, reason = _PROBED.get(endpoint, (float("-inf"), None))
