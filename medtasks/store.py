@@ -18,12 +18,12 @@ import fcntl
 import json
 import os
 import tempfile
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from medtasks.common import UsageError, cache_root, sha256_bytes, sha256_file  # noqa: F401 (sha256_file: importers)
-from medtasks.records import DataError, Record
+from medtasks.records import DataError, Exclusion, Record
 
 MANIFEST = "manifest.json"
 JOURNAL = ".journal.json"  # renames of a transaction in progress: [[temp, target], ...], relative to the store
@@ -31,12 +31,7 @@ TEMP_SUFFIX = ".tmp"
 
 
 class MissingData(UsageError, LookupError):
-    """A benchmark/language/split is not in the store; the fields say which, for callers that group
-    several (`medeval eval` lists every missing task with the command that produces it)."""
-
-    def __init__(self, message: str, benchmark: str = "", language: str = "", split: str = ""):
-        super().__init__(message)
-        self.benchmark, self.language, self.split = benchmark, language, split
+    """A benchmark/language/split is not in the store."""
 
 
 def default_store() -> Path:
@@ -148,11 +143,13 @@ def _check_unique(benchmark: str, language: str, split: str, group: list[Record]
         seen[record.id] = index
 
 
-def write_records(store: Path, records: Iterable[Record]) -> dict[str, int]:
+def write_records(store: Path, records: Iterable[Record], excluded: Iterable[Exclusion] = ()) -> dict[str, int]:
     """Write records grouped by (benchmark, language, split); each group replaces its file whole, and
     all groups and the manifest change together or not at all (see the module docstring).
 
     Returns {"benchmark/language/split": count}. Duplicate ids inside a group are an error.
+    `excluded`: the questions the importer left out; a written group's manifest entry counts them
+    per reason ("excluded": {reason: count}).
     """
     store = Path(store)
     groups: dict[tuple[str, str, str], list[Record]] = defaultdict(list)
@@ -160,6 +157,9 @@ def write_records(store: Path, records: Iterable[Record]) -> dict[str, int]:
         groups[(record.benchmark, record.language, record.split)].append(record)
     for key, group in groups.items():  # validate everything before anything is written
         _check_unique(*key, group)
+    left_out: dict[str, Counter] = defaultdict(Counter)
+    for exclusion in excluded:
+        left_out[exclusion.group][exclusion.reason] += 1
     written, files = {}, {}
     with _locked(store):
         manifest = read_manifest(store)
@@ -169,6 +169,8 @@ def write_records(store: Path, records: Iterable[Record]) -> dict[str, int]:
             key = f"{benchmark}/{language}/{split}"
             manifest[key] = {"count": len(group), "sha256": sha256_bytes(data),
                              "sources": sorted({_source_label(r) for r in group})}
+            if left_out[key]:
+                manifest[key]["excluded"] = dict(sorted(left_out[key].items()))
             written[key] = len(group)
         if files:
             files[store / MANIFEST] = (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode()
@@ -209,7 +211,7 @@ def iter_records(store: Path, benchmark: str, language: str, split: str) -> Iter
     _settle(store)
     path = split_path(store, benchmark, language, split)
     if not path.exists():
-        raise MissingData(f"{benchmark}/{language}/{split} is not in the store at {store}", benchmark, language, split)
+        raise MissingData(f"{benchmark}/{language}/{split} is not in the store at {store}")
     with open(path, encoding="utf-8") as handle:
         for line_no, line in enumerate(handle, 1):
             try:

@@ -8,6 +8,8 @@ then write them with medtasks.store.write_records (atomic, idempotent). See READ
 """
 from __future__ import annotations
 
+from collections import Counter
+from functools import partial
 from pathlib import Path
 
 from medtasks.benchmarks import ALL_BENCHMARKS, BENCHMARKS, get_benchmark
@@ -15,6 +17,7 @@ from medtasks.common import UsageError
 from medtasks.languages import SOURCE_LANGUAGE, get_language
 from medtasks.records import Record
 from medtasks.sources import bioinstructqa, fewshot_pool, hints, hub, medmcqa, medqa, mmlu, pubmedqa, truthfulqa
+from medtasks.sources import exam_zh, frenchmedmcqa, head_qa
 from medtasks.sources.common import Importer, log
 from medtasks.sources.folder import LAYOUT, FolderScan, expected_file, folder_records, scan_folder
 from medtasks.sources.hub import HubUnavailable
@@ -41,6 +44,16 @@ IMPORTERS: dict[str, Importer] = {
                  bioinstructqa.read),
         Importer("hub", "Hugging Face hub datasets (path = benchmark key); fails fast offline",
                  lambda benchmark, **_: hub.fetch(benchmark)),
+        # native-language exams; read(..., excluded=list) appends the questions they leave out (Exclusion)
+        Importer("head_qa", "HEAD-QA JSON (exams -> questions), es or en; questions with an image excluded",
+                 head_qa.read),
+        Importer("frenchmedmcqa", "FrenchMedMCQA JSON list, 1-5 correct of 5 (benchmark=frenchmedmcqa[_single])",
+                 frenchmedmcqa.read),
+        Importer("medqa_mainland", "MedQA Mainland JSONL (problem_text, choices, answer [letter]); "
+                 "benchmark=medqa_mainland (4 options) or medqa5_mainland (5)",
+                 partial(exam_zh.read, benchmark="medqa_mainland")),
+        Importer("cmexam", "CMExam JSONL (the same layout); benchmark=cmexam (single answer) or cmexam_multi",
+                 partial(exam_zh.read, benchmark="cmexam")),
     )
 }
 
@@ -55,12 +68,15 @@ def get_importer(name: str) -> Importer:
 def import_folder(data_dir, store, benchmarks=None, languages=None) -> dict[str, int]:
     """Import everything present in a MEDTASKS_DATA-style folder; returns {"bench/lang/split": count}.
     A folder without files for `benchmarks` imports nothing and returns {} (the loader then tries the
-    hub); `medeval import` makes that an error."""
-    records = folder_records(data_dir, benchmarks, languages)
-    if not records:
+    hub); `medeval import` makes that an error. Questions an importer leaves out are logged and counted
+    per reason in their group's manifest entry ("excluded")."""
+    scan = scan_folder(data_dir, benchmarks, languages)
+    if not scan.records:
         log.info("no files for %s in %s", ", ".join(benchmarks or ["any benchmark"]), data_dir)
         return {}
-    return write_records(Path(store), records)
+    for (group, reason), count in sorted(Counter((e.group, e.reason) for e in scan.excluded).items()):
+        log.info("%s: %d questions left out: %s", group, count, reason)
+    return write_records(Path(store), scan.records, scan.excluded)
 
 
 def import_bioinstructqa(zip_path, store, benchmarks=None, languages=None) -> dict[str, int]:

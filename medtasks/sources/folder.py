@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from medtasks.benchmarks import ALL_BENCHMARKS, get_benchmark
 from medtasks.languages import LANGUAGES, SOURCE_LANGUAGE
-from medtasks.records import DataError, Record
-from medtasks.sources import fewshot_pool, medmcqa, medqa, mmlu, pubmedqa, truthfulqa
+from medtasks.records import DataError, Exclusion, Record
+from medtasks.sources import fewshot_pool, medmcqa, medqa, mmlu, native, pubmedqa, truthfulqa
+from medtasks.spec.benchmarks import BUILTIN_BENCHMARKS
 
 # Where each original file sits in a MEDTASKS_DATA folder ({n}: option count, {subject}, {Language}).
 LAYOUT = {
@@ -24,7 +24,9 @@ LAYOUT = {
     "mmlu_translated": "mmlu/{code}/mmlu_{Language}_test_{subject}_test.csv",
     "fewshot_pool": "fewshot_pool/en/dev_en.json",
     "truthfulqa": "truthfulqa/en/TruthfulQA.csv",
+    **native.LAYOUT,  # the native-language exams: headqa/, frenchmedmcqa/, medqa_mainland/, cmexam/
 }
+ALL_BENCHMARKS = BUILTIN_BENCHMARKS  # a folder holds the suite, extra and native ones; users' come from spec files
 POOL_FAMILIES = tuple(fewshot_pool.POOL_FAMILIES.values())  # benchmark families the English pool feeds
 READERS = {"medmcqa": medmcqa.read, "pubmedqa": pubmedqa.read, "truthfulqa": truthfulqa.read}
 
@@ -36,6 +38,13 @@ class FolderScan:
     skipped: dict[str, str] = field(default_factory=dict)  # file, or folder ending in "/" -> why
     not_asked: list[str] = field(default_factory=list)  # files of benchmarks or languages not asked for
     absent: list[str] = field(default_factory=list)  # benchmarks asked for with no file in the folder
+    excluded: list[Exclusion] = field(default_factory=list)  # questions read and left out, with reasons
+
+
+def get_benchmark(key: str):
+    if key not in ALL_BENCHMARKS:
+        raise KeyError(f"unknown benchmark {key!r}; valid: {', '.join(ALL_BENCHMARKS)}")
+    return ALL_BENCHMARKS[key]
 
 
 def expected_file(key: str) -> str:
@@ -43,6 +52,8 @@ def expected_file(key: str) -> str:
     bench = get_benchmark(key)
     if bench.family == "mmlu":
         return LAYOUT["mmlu_test"].format(subject=bench.mmlu_subject)
+    if bench.family in native.LAYOUT:
+        return native.expected_file(key)
     return LAYOUT[bench.family].format(n=len(bench.letters))
 
 
@@ -56,6 +67,8 @@ def layout_files(key: str) -> dict[str, str]:
         files.update({LAYOUT["mmlu_translated"].format(code=code, Language=lang.name, subject=subject): code
                       for code, lang in LANGUAGES.items() if code != SOURCE_LANGUAGE})
         return files
+    if bench.family in native.LAYOUT:
+        return {rel: code for code, _, rel in native.files(key)}
     files = {expected_file(key): SOURCE_LANGUAGE}
     if bench.family == "pubmedqa":
         files[expected_file(key).rsplit("/", 1)[0] + "/test_ground_truth.json"] = SOURCE_LANGUAGE
@@ -87,6 +100,10 @@ def _family(root: Path, key: str, codes: list[str], scan: FolderScan) -> None:
     bench = ALL_BENCHMARKS[key]
     if bench.family == "mmlu":
         return _mmlu(root, key, codes, scan)
+    if bench.family in native.LAYOUT:
+        scan.records += native.folder_records(root, key, scan.excluded, codes)
+        scan.read.update(p for p, code in layout_files(key).items() if code in codes and (root / p).exists())
+        return
     rel = expected_file(key)
     if not (root / rel).exists() or SOURCE_LANGUAGE not in codes:  # these releases are English only
         return
