@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from medtasks.common import UsageError
@@ -156,34 +158,132 @@ def lm_eval_command(model_path: str, tasks: str, output: Path, limit=None, fewsh
     return command
 
 
-def known_names() -> list[str]:
-    """Every task, group and tag name we define (from the same tables as the generator)."""
-    from medtasks.benchmarks import BENCHMARKS, EXTRA_BENCHMARKS
-    from medtasks.languages import LANGUAGES
-    from medtasks.tasks import generate as g
+def task_members() -> dict[str, list[tuple[str, str]]]:
+    """Every task, group and tag name we define -> the (benchmark, language) tasks it runs."""
+    from medtasks.spec import (BENCHMARKS, EXTRA_BENCHMARKS, LANGUAGES, SUITE_GROUP, TRUTHFULQA_GROUP,
+                               benchmark_tag, language_group, suite_languages, task_name)
 
-    return ([g.SUITE_GROUP, g.TRUTHFULQA_GROUP] + [g.language_group(l) for l in LANGUAGES]
-            + [g.benchmark_tag(b) for b in BENCHMARKS]
-            + [g.task_name(b, l) for b in [*BENCHMARKS, *EXTRA_BENCHMARKS] for l in LANGUAGES])
+    members = {SUITE_GROUP: [(b, l) for l in suite_languages() for b in BENCHMARKS],
+               TRUTHFULQA_GROUP: [(b, l) for b in EXTRA_BENCHMARKS for l in LANGUAGES]}
+    members.update({language_group(l): [(b, l) for b in BENCHMARKS] for l in LANGUAGES})
+    members.update({benchmark_tag(b): [(b, l) for l in LANGUAGES] for b in BENCHMARKS})
+    members.update({task_name(b, l): [(b, l)] for b in [*BENCHMARKS, *EXTRA_BENCHMARKS] for l in LANGUAGES})
+    return members
+
+
+def known_names() -> list[str]:
+    """Every task, group and tag name we define (from the spec, as the generator)."""
+    return list(task_members())
 
 
 def resolve_tasks(tasks: str) -> str:
-    """Check a comma-separated task list against our names; unknown ones exit listing the valid names."""
+    """Check a comma-separated task list against our names; unknown ones fail listing the valid names."""
     names = [t.strip() for t in tasks.split(",") if t.strip()]
     valid = known_names()
     unknown = [t for t in names if t not in valid]
     if unknown or not names:
-        raise SystemExit(f"unknown task or group {', '.join(unknown) or repr(tasks)}; valid names: {', '.join(valid)} "
-                         "(for lm-eval's own tasks, run lm_eval directly)")
+        raise UsageError(f"--tasks: unknown task or group {', '.join(unknown) or repr(tasks)}; valid names: "
+                         f"{', '.join(valid)} (for lm-eval's own tasks, run lm_eval directly)")
     return ",".join(names)
+
+
+def expand_tasks(tasks: str) -> list[tuple[str, str]]:
+    """The (benchmark, language) tasks a resolved task list runs, each once, in order."""
+    members = task_members()
+    return list(dict.fromkeys(pair for name in tasks.split(",") for pair in members[name]))
+
+
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")  # org/name
+
+
+def check_model(model_path: str) -> None:
+    """A local model folder, or a hub id (org/name) that can be fetched: checked in a moment, before
+    lm-eval starts (which would fail only after 20 s, in a long traceback)."""
+    from medtasks.sources.hub import env_flag
+
+    path = Path(model_path).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise UsageError(f"--model-path {model_path}: not a model folder (no config.json in it)")
+        return
+    if not HUB_ID.fullmatch(model_path):
+        raise UsageError(f"--model-path {model_path}: no such folder, and not a hub id (org/name)")
+    offline = [flag for flag in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE") if env_flag(flag)]
+    if offline:
+        from huggingface_hub import constants, try_to_load_from_cache
+
+        if not isinstance(try_to_load_from_cache(model_path, "config.json"), str):
+            raise UsageError(f"--model-path {model_path}: no such folder, and {offline[0]} is set while the hub "
+                             f"model is not in the Hugging Face cache ({constants.HF_HUB_CACHE}); pass a local "
+                             "folder, or download it once online")
+
+
+def check_data(pairs: list[tuple[str, str]], fewshot_seed: int) -> None:
+    """Every task's data, by the loader's own resolution (store, then $MEDTASKS_DATA, then the hub),
+    before the model loads; every missing task is listed with the one command that produces it."""
+    from medtasks import loader
+    from medtasks.languages import SOURCE_LANGUAGE
+    from medtasks.sources import hints
+    from medtasks.spec import BENCHMARKS, task_name
+    from medtasks.store import MissingData, default_store, has_split
+
+    translate, english = {}, {}  # language -> {benchmark: task}; benchmark -> what is missing
+    for benchmark, language in pairs:
+        try:
+            loader.check_task_data(benchmark, language, fewshot_seed)
+        except MissingData as err:
+            if err.language == SOURCE_LANGUAGE:  # the English test split, or the English few-shot examples
+                english.setdefault(benchmark, []).append(
+                    task_name(benchmark, language) + (" (few-shot examples)" if err.split == "fewshot" else ""))
+            else:
+                translate.setdefault(language, {})[benchmark] = task_name(benchmark, language)
+    if not translate and not english:
+        return
+    parts = [f"{', '.join(t for tasks in english.values() for t in tasks)}: "
+             f"{hints.quoted(hints.import_data(list(english)))} (or set MEDTASKS_DATA=DIR; online: "
+             f"{hints.quoted(hints.import_hub(list(english)))})"] if english else []
+    for language, tasks in translate.items():
+        parts.append(f"{', '.join(tasks.values())}: {hints.quoted(hints.translate(list(tasks), [language]))}")
+    sources = list(dict.fromkeys(b for tasks in translate.values() for b in tasks))
+    suite = [b for b in sources if b in BENCHMARKS]
+    codes = [code for code, tasks in translate.items() if set(tasks) & set(suite)]
+    also = (f"; or import BioMistral's BioInstructQA for the suite's translations: "
+            f"{hints.quoted(hints.import_bioinstructqa(suite, codes))}" if suite else "")
+    untranslatable = [b for b in sources if b not in english and not has_split(default_store(), b, SOURCE_LANGUAGE, "test")]
+    if untranslatable:  # translation reads the English store
+        also += (f"; translating needs the English questions in the store first: "
+                 f"{hints.quoted(hints.import_data(untranslatable))}")
+    count = sum(map(len, english.values())) + sum(map(len, translate.values()))
+    raise UsageError(f"no data for {count} of {len(pairs)} tasks, nothing was run: {'; '.join(parts)}{also}")
+
+
+def written_files(output: Path, since: float) -> tuple[list[Path], list[Path]]:
+    """(results files, samples files) lm-eval wrote under `output` since `since` (a time.time())."""
+    def fresh(pattern):
+        return sorted(p for p in Path(output).rglob(pattern) if p.stat().st_mtime >= since - 1)
+    return fresh("results_*.json"), fresh("samples_*.jsonl")
 
 
 def cmd_eval(args) -> int:
     from medtasks.default_model import ensure_default_model
 
     tasks = resolve_tasks(args.tasks)
+    if args.model_path:
+        check_model(args.model_path)
+    check_data(expand_tasks(tasks), args.fewshot_seed)
     model_path = args.model_path or str(ensure_default_model())
     command = lm_eval_command(model_path, tasks, args.output, args.limit, args.fewshot_seed,
                               args.num_fewshot, args.batch_size, args.device)
     print("running:", " ".join(command), file=sys.stderr, flush=True)
-    return subprocess.call(command)
+    started = time.time()
+    code = subprocess.call(command)
+    if code == 0:
+        results, samples = written_files(args.output, started)
+        if not results:
+            print(f"lm-eval wrote no results file under {args.output}", file=sys.stderr)
+        for path in results:
+            print(f"results: {path}")
+        if samples:
+            print(f"samples: {len(samples)} files in {samples[0].parent} "
+                  f"({', '.join(p.name for p in samples[:3])}{', ...' if len(samples) > 3 else ''})")
+    return code

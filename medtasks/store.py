@@ -31,7 +31,12 @@ TEMP_SUFFIX = ".tmp"
 
 
 class MissingData(UsageError, LookupError):
-    """A benchmark/language/split is not in the store."""
+    """A benchmark/language/split is not in the store; the fields say which, for callers that group
+    several (`medeval eval` lists every missing task with the command that produces it)."""
+
+    def __init__(self, message: str, benchmark: str = "", language: str = "", split: str = ""):
+        super().__init__(message)
+        self.benchmark, self.language, self.split = benchmark, language, split
 
 
 def default_store() -> Path:
@@ -211,7 +216,7 @@ def iter_records(store: Path, benchmark: str, language: str, split: str) -> Iter
     _settle(store)
     path = split_path(store, benchmark, language, split)
     if not path.exists():
-        raise MissingData(f"{benchmark}/{language}/{split} is not in the store at {store}")
+        raise MissingData(f"{benchmark}/{language}/{split} is not in the store at {store}", benchmark, language, split)
     with open(path, encoding="utf-8") as handle:
         for line_no, line in enumerate(handle, 1):
             try:
