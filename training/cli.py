@@ -74,8 +74,8 @@ def register(subparsers) -> None:
     p.add_argument("--text-field", default="text", help="JSONL field holding the text")
     p.add_argument("--samples", type=int, default=3, help="corpus locations kept per contaminated question")
     p.add_argument("--workers", type=int, help="processes (default: every CPU this process may use)")
-    p.add_argument("--range-mb", type=int, default=256, help="uncompressed files above this are cut into "
-                                                             "ranges of this size for the workers")
+    p.add_argument("--range-mb", type=float, default=256, help="uncompressed files above this are cut into "
+                                                               "ranges of this size for the workers")
     _ngram_arguments(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_contamination)
@@ -128,8 +128,8 @@ def _contamination(args) -> int:
     else:
         if not args.corpus or not args.tasks:
             raise UsageError("give the corpus and --tasks (or --merge shard reports)")
-        for name, value, low in (("--samples", args.samples, 0), ("--workers", args.workers or 1, 1),
-                                 ("--range-mb", args.range_mb, 1)):
+        for name, value, low in (("--samples", args.samples, 0), ("--workers", 1 if args.workers is None else args.workers, 1),
+                                 ("--range-mb", args.range_mb, 1e-3)):
             if value < low:
                 raise UsageError(f"{name} {value}: must be >= {low}")
         shard = rep.parse_shard(args.shard) if args.shard else None
@@ -137,7 +137,7 @@ def _contamination(args) -> int:
         files = shard_files(files, *shard) if shard else files
         test = _test_set(args, args.tasks)
         found, corpus = cont.scan(test, files, text_field=args.text_field, samples=args.samples,
-                                  workers=args.workers or cont.default_workers(), range_bytes=args.range_mb << 20,
+                                  workers=args.workers or cont.default_workers(), range_bytes=int(args.range_mb * (1 << 20)),
                                   progress_bar=not args.quiet)
         corpus = {"inputs": [str(c) for c in args.corpus], **corpus, "shard": args.shard}
         settings = {**test.index.settings.to_dict(), "normalization": cont.NORMALIZATION,

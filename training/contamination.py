@@ -129,16 +129,29 @@ def _span(text: str, mode: str, start: int, k: int) -> dict:
     return {"start": begin, "end": end, "text": text[begin:end][:EXCERPT]}
 
 
-def merge_found(total: Found, part: Found, line_offset: int, samples: int) -> None:
+def merge_found(total: Found, part: Found, piece: int, samples: int) -> None:
+    """Add a piece's findings; samples keep their piece (lines are counted from its start) until `resolve_lines`."""
     for f, hits in part.hits.items():
         total.hits[f] = total.hits.get(f, 0) + hits
         total.positions.setdefault(f, set()).update(part.positions[f])
         kept = total.samples.setdefault(f, [])
-        kept += [{**s, "line": s["line"] + line_offset} for s in part.samples.get(f, [])]
-        kept.sort(key=sample_order)
+        kept += [{**s, "piece": piece} for s in part.samples.get(f, [])]
+        kept.sort(key=sample_order)  # byte offsets are the file's, so pieces in any order give the same ones
         del kept[samples:]
     total.texts += part.texts
     total.bytes += part.bytes
+
+
+def resolve_lines(total: Found, pieces: list[textfiles.Piece], lines: list[int]) -> None:
+    """Turn the samples' piece-relative line numbers into file line numbers (the lines of the ranges before)."""
+    before, seen = [], {}
+    for piece, count in zip(pieces, lines):
+        before.append(seen.get(piece.path, 0))
+        seen[piece.path] = before[-1] + count
+    for kept in total.samples.values():
+        for sample in kept:
+            sample["line"] += before[sample.pop("piece")]
+    total.lines = sum(lines)
 
 
 _WORKER: dict = {}
@@ -150,7 +163,10 @@ def _init_worker(test: TestSet, text_field: str, samples: int) -> None:
 
 def _scan_worker(item: tuple[int, textfiles.Piece]) -> tuple[int, Found]:
     index, piece = item
-    return index, scan_piece(_WORKER["test"], piece, _WORKER["text_field"], _WORKER["samples"])
+    try:
+        return index, scan_piece(_WORKER["test"], piece, _WORKER["text_field"], _WORKER["samples"])
+    except UsageError as err:  # as a plain UsageError: its subclasses' constructors do not unpickle
+        raise UsageError(str(err)) from None
 
 
 def scan(test: TestSet, files: list[Path], *, text_field: str = "text", samples: int = 3, workers: int = 1,
@@ -159,27 +175,27 @@ def scan(test: TestSet, files: list[Path], *, text_field: str = "text", samples:
     from tqdm.auto import tqdm
 
     pieces = textfiles.pieces(files, range_bytes)
-    results: list[Found | None] = [None] * len(pieces)
+    total, lines = Found(), [0] * len(pieces)
     bar = tqdm(total=sum(p.size for p in pieces), unit="B", unit_scale=True, desc="contamination",
                disable=not progress_bar)
     if workers > 1 and len(pieces) > 1:
         import multiprocessing
 
-        with multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None).Pool(
-                min(workers, len(pieces)), _init_worker, (test, text_field, samples)) as pool:
-            for i, found in pool.imap_unordered(_scan_worker, enumerate(pieces)):
-                results[i] = found
+        context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
+        with context.Pool(min(workers, len(pieces)), _init_worker, (test, text_field, samples)) as pool:
+            done = pool.imap_unordered(_scan_worker, enumerate(pieces))
+            for i, found in done:  # merged as they come: memory stays bounded by the index
+                merge_found(total, found, i, samples)
+                lines[i] = found.lines
                 bar.update(pieces[i].size)
     else:
         for i, piece in enumerate(pieces):
-            results[i] = scan_piece(test, piece, text_field, samples)
+            found = scan_piece(test, piece, text_field, samples)
+            merge_found(total, found, i, samples)
+            lines[i] = found.lines
             bar.update(piece.size)
     bar.close()
-    total, lines = Found(), {}
-    for piece, found in zip(pieces, results):  # in file order, so each range's lines follow the ones before
-        merge_found(total, found, lines.get(piece.path, 0), samples)
-        lines[piece.path] = lines.get(piece.path, 0) + found.lines
-    total.lines = sum(lines.values())
+    resolve_lines(total, pieces, lines)
     return total, {"files": [str(f) for f in files], "bytes": total.bytes, "lines": total.lines,
                    "texts": total.texts}
 

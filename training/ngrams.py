@@ -30,6 +30,7 @@ WORD, CHAR = "word", "char"
 SEP = "\x00"  # joins the texts of a batch; XML and sane corpora never hold it (replaced if they do)
 OOV, BOUNDARY = 0, 1  # token ids that break a window; test tokens start at 2
 UNSPACED = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f]")
+_OTHER_WORD = re.compile(r"[^\W\d_]+")
 _MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # odd, so every power is invertible mod 2^64
 
 
@@ -79,9 +80,9 @@ def normalize(text: str) -> str:
 
 
 def mode_of(text: str) -> str:
-    """CHAR when most letters are in a script written without spaces, else WORD."""
+    """CHAR when the text has at least as many Han / kana characters as words in other scripts."""
     unspaced = len(UNSPACED.findall(text))
-    return CHAR if unspaced and unspaced * 2 >= sum(1 for ch in text if ch.isalpha()) else WORD
+    return CHAR if unspaced and unspaced >= len(_OTHER_WORD.findall(UNSPACED.sub(" ", text))) else WORD
 
 
 def tokens(text: str, mode: str) -> list[str]:

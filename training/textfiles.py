@@ -25,9 +25,9 @@ JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 CORPUS_FORMAT = "medeval-pmc-corpus/1"  # training.corpus.FORMAT, read here without importing the corpus builder
 
 
-def _open_zst(path):
+def _open_zst(path, mode: str = "rb"):
     zstandard = require("zstandard", "training", "reading .zst corpus files")
-    return io.BufferedReader(zstandard.open(path, "rb"))
+    return io.BufferedReader(zstandard.open(path, mode))
 
 
 OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open, ".lzma": lzma.open, ".zst": _open_zst,
