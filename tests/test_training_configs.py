@@ -28,6 +28,7 @@ def _command(path: Path) -> list[str]:
 
 def test_there_are_configs_of_every_kind():
     assert len(RECIPES) >= 4 and len(ACCELERATE) == 3 and (CONFIGS / "slurm" / "pretrain_multinode.sbatch").exists()
+    assert (CONFIGS / "slurm" / "contamination_array.sbatch").exists()
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: str(p.relative_to(CONFIGS)))
@@ -130,3 +131,35 @@ def test_training_commands_fail_in_one_line(tmp_path, capsys, argv, named):
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"medeval {argv[0]}: ") and "\n" not in err and named in err, err
     assert sorted(tmp_path.iterdir()) == before  # a refused command leaves nothing behind
+
+
+def test_contamination_array_script_runs_its_shards_and_merges(tmp_path):
+    """The SLURM array script, run as each array task would be (bash, SLURM's variables), then the merge
+    its header gives: the merged report equals an unsharded scan."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from test_contamination_units import _corpus_files, _store
+
+    script = CONFIGS / "slurm" / "contamination_array.sbatch"
+    text = script.read_text()
+    subprocess.run(["bash", "-n", str(script)], check=True)
+    count = int(re.search(r"^#SBATCH --array=1-(\d+)$", text, re.M).group(1))
+    assert f"--array=1-{count} " in text.splitlines()[1] and f"shard-*-of-{count}.json" in text
+    store, files = _store(tmp_path), _corpus_files(tmp_path)[:3]
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "TASKS": "medqa_en,pubmedqa_en",
+           "OUTPUT": str(tmp_path / "out"), "SLURM_ARRAY_TASK_COUNT": "2", "SLURM_CPUS_PER_TASK": "1"}
+    for task in ("1", "2"):
+        subprocess.run(["bash", str(script), *map(str, files), "--store", str(store)], check=True, cwd=ROOT,
+                       env={**env, "SLURM_ARRAY_TASK_ID": task}, capture_output=True, text=True, timeout=300)
+    merge = re.search(r"#\s+(medeval contamination --merge .*)$", text, re.M).group(1).replace(f"-of-{count}", "-of-2")
+    merge = merge.replace("out/contamination", str(tmp_path / "out"))
+    words = shlex.split(merge)
+    shards = sorted(str(p) for p in (tmp_path / "out").glob(Path(words[3]).name))
+    done = subprocess.run([*words[:3], *shards, *words[4:]], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode == 1, done.stderr  # contaminated: the verdict exit status
+    merged = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert merged["corpus"]["shards"] == ["1/2", "2/2"] and len(merged["corpus"]["files"]) == 3
+    assert merged["tasks"]["medqa_en"]["contaminated_ids"] == ["q1"]
