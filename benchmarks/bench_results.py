@@ -9,8 +9,9 @@
    questions), samples files with prompts padded to --prompt-chars per choice (real files repeat
    the few-shot prompt once per letter, 5-20 kB a line); load both, read and check every sample,
    pair by id, 10,000 bootstrap resamples and McNemar per task, language and overall.
-The files are written by results.synthetic in lm-eval 0.4.13's layout (not timed). Figures are
-printed (wall and CPU time: on a shared machine the CPU figure is the stable one); nothing is asserted.
+The files are written by the test fixture tests/synthetic.py in lm-eval 0.4.13's layout (not timed).
+Figures are printed (wall and CPU time: on a shared machine the CPU figure is the stable one);
+nothing is asserted.
 """
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # the project, and the fixture that writes lm-eval outputs
 
 from medtasks.benchmarks import BENCHMARKS  # noqa: E402
 from medtasks.languages import LANGUAGES  # noqa: E402
@@ -30,7 +32,7 @@ from results.compare import Gate, compare_tables  # noqa: E402
 from results.leaderboard import summary_view  # noqa: E402
 from results.load import load_table  # noqa: E402
 from results.render import FORMATS, render  # noqa: E402
-from results.synthetic import Question, write_run  # noqa: E402
+from synthetic import Question, write_run  # noqa: E402
 
 TASKS = [f"{b}_{lang}" for lang in LANGUAGES for b in BENCHMARKS]
 

@@ -82,10 +82,15 @@ def reliability(table, model: str, language: str, regime=None) -> tuple[list[dic
     return reliability_bins(conf, ok), ece_of(parts)
 
 
-def calibration_grid(records: list[dict], metric: str = "ece") -> Grid:
-    """Rows model [language], columns the benchmarks present, the language's Avg and its pooled figure."""
+def check_calibration_metric(metric: str) -> str:
     if metric not in ("ece", "brier"):
         raise ResultsError(f"calibration metric must be ece or brier, not {metric!r}")
+    return metric
+
+
+def calibration_grid(records: list[dict], metric: str = "ece") -> Grid:
+    """Rows model [language], columns the benchmarks present, the language's Avg and its pooled figure."""
+    check_calibration_metric(metric)
     tasks = [r for r in records if r["task"] not in (AVERAGE, POOLED)]
     benches = [b for b in BENCHMARKS if any(r["task"].rpartition("_")[0] == b for r in tasks)]
     columns = [BENCHMARKS[b].short for b in benches] + [AVERAGE, POOLED]

@@ -2,13 +2,19 @@
 
 Each takes lm-eval output folders (or results_*.json files) as written by
 `lm_eval ... --output_path DIR [--log_samples]`. Import-light: pandas, numpy and matplotlib are
-imported inside the commands. Exit status: 0 ok, 1 regression (compare), 2 unusable input.
+imported inside the commands. Errors follow medtasks.common's policy: unusable input raises a
+UsageError (ResultsError, DataError) that `medeval` prints as one line with exit 2; compare's
+regression verdict is EXIT_VERDICT (1).
 """
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
+
+from medtasks.common import EXIT_OK, EXIT_VERDICT
+
+from results.gate import Gate
 
 RUNS_HELP = "lm-eval output folders or results_*.json files (searched recursively)"
 
@@ -77,12 +83,13 @@ def register(subparsers) -> None:
                               "exit 2 when the runs cannot be compared (no shared questions, other task versions).")
     p.add_argument("base", type=Path, metavar="BASE", help="lm-eval output folder of the reference model")
     p.add_argument("candidate", type=Path, metavar="CANDIDATE", help="lm-eval output folder of the new checkpoint")
-    p.add_argument("--threshold", type=float, default=0.02,
-                   help="smallest drop that fails, as a fraction (default 0.02 = 2 accuracy points)")
-    p.add_argument("--alpha", type=float, default=0.05, help="significance level; the CI is 1-alpha (default 0.05)")
-    p.add_argument("--bootstrap", type=int, default=10_000, help="bootstrap resamples (default 10000)")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed: same seed, same intervals (default 0)")
-    p.add_argument("--metric", default="acc", help="acc | strict_acc (default acc)")
+    p.add_argument("--threshold", type=float, default=Gate.threshold,
+                   help="smallest drop that fails, in acc's unit (a fraction; default %(default)s)")
+    p.add_argument("--alpha", type=float, default=Gate.alpha,
+                   help="significance level; the CI is 1-alpha (default %(default)s)")
+    p.add_argument("--bootstrap", type=int, default=Gate.n_boot, help="bootstrap resamples (default %(default)s)")
+    p.add_argument("--seed", type=int, default=Gate.seed, help="bootstrap seed: same seed, same intervals (default %(default)s)")
+    p.add_argument("--metric", default=Gate.metric, help="acc | strict_acc (default %(default)s)")
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the comparison as JSON")
     p.add_argument("--markdown", type=Path, metavar="FILE", help="also write the Markdown summary to FILE")
     p.set_defaults(func=cmd_compare)
@@ -100,11 +107,13 @@ def register(subparsers) -> None:
 
 
 def _names(pairs: list[str]) -> dict[str, str]:
+    from results.load import ResultsError
+
     out = {}
     for pair in pairs:
         path, sep, name = pair.partition("=")
         if not sep or not name:
-            raise ValueError(f"--name expects PATH=NAME, got {pair!r}")
+            raise ResultsError(f"--name expects PATH=NAME, got {pair!r}")
         out[path] = name
     return out
 
@@ -116,23 +125,6 @@ def _load(args, runs=None):
                       hash_models=not getattr(args, "no_model_hash", False), progress=True)
 
 
-def _guarded(command):
-    """Unusable input is exit 2 with a one-line reason, not a traceback."""
-    def run(args) -> int:
-        from medtasks.records import DataError
-
-        from results.load import ResultsError
-
-        try:
-            return command(args)
-        except (DataError, ResultsError, FileNotFoundError, ValueError, KeyError) as err:
-            print(f"medeval {args.command}: error: {err}", file=sys.stderr)
-            return 2
-    run.__name__ = command.__name__
-    return run
-
-
-@_guarded
 def cmd_table(args) -> int:
     table = _load(args)
     if args.output:
@@ -140,54 +132,54 @@ def cmd_table(args) -> int:
         print(f"{len(table)} rows -> {args.output}", file=sys.stderr)
     else:
         table.to_csv(sys.stdout, index=False)
-    return 0
+    return EXIT_OK
 
 
-@_guarded
 def cmd_leaderboard(args) -> int:
-    from results.leaderboard import build_view
-    from results.render import EXTENSIONS, render
+    from results.leaderboard import check_metric, get_view
+    from results.render import EXTENSIONS, get_format, render
 
-    metric = args.metric or ("strict_acc" if args.view == "headline" else "acc")
+    view, _ = get_view(args.view), get_format(args.format)  # refuse a bad name before loading anything
+    metric = check_metric(args.metric or ("strict_acc" if args.view == "headline" else "acc"))
     options = {"metric": metric, "regime": args.regime, "models": args.models}
     if args.view in ("tasks", "headline"):
         options["language"] = args.language
-    grid = build_view(args.view, _load(args), **options)
+    grid = view(_load(args), **options)
     if args.output:
+        texts = {args.output / f"{args.view}_{metric}{ext}": render(grid, fmt) for fmt, ext in EXTENSIONS.items()}
         args.output.mkdir(parents=True, exist_ok=True)
-        for fmt, ext in EXTENSIONS.items():
-            path = args.output / f"{args.view}_{metric}{ext}"
-            path.write_text(render(grid, fmt), encoding="utf-8")
+        for path, text in texts.items():
+            path.write_text(text, encoding="utf-8")
             print(path)
     else:
         sys.stdout.write(render(grid, args.format))
-    return 0
+    return EXIT_OK
 
 
-@_guarded
 def cmd_calibration(args) -> int:
-    from results.calibration import calibration_grid, calibration_records
-    from results.render import render
+    from results.calibration import calibration_grid, calibration_records, check_calibration_metric
+    from results.render import get_format, render
 
+    check_calibration_metric(args.metric), get_format(args.format)
     records = calibration_records(_load(args), args.regime, args.models, progress=True)
     sys.stdout.write(render(calibration_grid(records, args.metric), args.format))
-    return 0
+    return EXIT_OK
 
 
-@_guarded
 def cmd_plots(args) -> int:
-    from results.plots import make_plots
+    from results.leaderboard import check_metric
+    from results.plots import check_plots, make_plots
 
+    check_plots(args.plots), check_metric(args.metric)
     paths = make_plots(args.plots, _load(args), args.output, metric=args.metric, regime=args.regime,
                        models=args.models, base=args.base)
     for path in paths:
         print(path)
-    return 0
+    return EXIT_OK
 
 
-@_guarded
 def cmd_compare(args) -> int:
-    from results.compare import Gate, compare_tables, to_json, to_markdown
+    from results.compare import compare_tables, to_json, to_markdown
 
     gate = Gate(threshold=args.threshold, alpha=args.alpha, n_boot=args.bootstrap, seed=args.seed, metric=args.metric)
     result = compare_tables(_load(args, [args.base]), _load(args, [args.candidate]), gate, progress=True)
@@ -197,20 +189,18 @@ def cmd_compare(args) -> int:
         args.markdown.write_text(text, encoding="utf-8")
     if args.json:
         args.json.write_text(json.dumps(to_json(result), indent=2) + "\n", encoding="utf-8")
-    return 1 if result.regressions else 0
+    return EXIT_VERDICT if result.regressions else EXIT_OK
 
 
-@_guarded
 def cmd_publish(args) -> int:
-    from results.plots import _slug
+    from results.plots import slug
     from results.publish import model_summary, to_model_index
 
     summary = model_summary(_load(args), args.model, args.regime)
+    texts = {args.output / "model-index.yaml": to_model_index(summary, args.url),
+             args.output / f"{slug(args.model)}.medeval.json": json.dumps(summary, indent=2, ensure_ascii=False) + "\n"}
     args.output.mkdir(parents=True, exist_ok=True)
-    yaml_path = args.output / "model-index.yaml"
-    json_path = args.output / f"{_slug(args.model)}.medeval.json"
-    yaml_path.write_text(to_model_index(summary, args.url), encoding="utf-8")
-    json_path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(yaml_path)
-    print(json_path)
-    return 0
+    for path, text in texts.items():
+        path.write_text(text, encoding="utf-8")
+        print(path)
+    return EXIT_OK

@@ -16,20 +16,12 @@ import numpy as np
 
 from medtasks.languages import LANGUAGES
 
+from results.gate import Gate, is_regression
 from results.leaderboard import LIMITED_MARK, UNIT
 from results.load import ResultsError
 from results.render import DECIMALS, number
 from results.samples import samples_of
 from results.stats import discordant, mcnemar_exact, stratified_bootstrap
-
-
-@dataclass(frozen=True)
-class Gate:
-    threshold: float = 0.02  # a drop must exceed this (absolute accuracy, 0.02 = 2 points)
-    alpha: float = 0.05  # McNemar p below alpha, and the (1 - alpha) interval entirely below 0
-    n_boot: int = 10_000
-    seed: int = 0
-    metric: str = "acc"
 
 
 @dataclass
@@ -107,14 +99,7 @@ def _row(scope, name, language, pairs, gate: Gate, key: str, full: int) -> Row:
     return row
 
 
-def is_regression(row: Row, gate: Gate) -> bool:
-    """A drop larger than the threshold that both tests call significant."""
-    return row.delta < -gate.threshold and row.high < 0.0 and row.p_value < gate.alpha
-
-
 def compare_tables(base_table, cand_table, gate: Gate = Gate(), progress: bool = False) -> Comparison:
-    if gate.metric not in ("acc", "strict_acc"):
-        raise ResultsError(f"compare works on acc or strict_acc, not {gate.metric!r}")
     base_model, base_regime = _one_model(base_table, "BASE")
     cand_model, cand_regime = _one_model(cand_table, "CANDIDATE")
     if base_regime != cand_regime:

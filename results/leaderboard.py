@@ -84,12 +84,17 @@ class Grid:
         return self
 
 
+def check_metric(metric: str) -> str:
+    if metric not in HIGHER_IS_BETTER:
+        raise ResultsError(f"unknown metric {metric!r}; valid: {', '.join(HIGHER_IS_BETTER)}")
+    return metric
+
+
 def select(table, metric: str = "acc", regime: str | None = None, models=None, languages=None,
            benchmarks=BENCHMARKS):
     """Rows of one metric and one regime, checked comparable: one task version and one question
     count per task across the selected models. Only `benchmarks` (default: the ten-task suite)."""
-    if metric not in HIGHER_IS_BETTER:
-        raise ResultsError(f"unknown metric {metric!r}; valid: {', '.join(HIGHER_IS_BETTER)}")
+    check_metric(metric)
     rows = table[(table["metric"] == metric) & table["benchmark"].isin(list(benchmarks))]
     if models:
         unknown = sorted(set(models) - set(rows["model"]))
@@ -112,14 +117,29 @@ def select(table, metric: str = "acc", regime: str | None = None, models=None, l
 
 
 def check_comparable(rows) -> None:
-    """Raise when a task appears with several versions (or question counts): such numbers are
-    never averaged or ranked together."""
+    """Raise when a task appears with several versions, question counts or chance levels (other
+    questions): such numbers are never averaged or ranked together."""
     for task, group in rows.groupby("task"):
         keys = group.groupby(["task_version", "n_questions"])["model"].unique()
         if len(keys) > 1:
             detail = "; ".join(f"version {v}, {n} questions: {', '.join(sorted(m))}" for (v, n), m in keys.items())
             raise ResultsError(f"{task} cannot be compared across these runs ({detail}); "
                                "select runs of one task version and one --limit (--models)")
+    task_chance(rows)
+
+
+def task_chance(rows) -> dict[str, float]:
+    """{task: chance level} from the tidy table (load.chance_level: measured on the questions evaluated
+    where the option count varies; NaN where runs without samples leave it unknown). Runs of one task
+    with different chance levels evaluated different questions, and are refused."""
+    out = {}
+    for task, values in rows.groupby("task")["chance"]:
+        levels = sorted({round(v, 9) for v in values if not math.isnan(v)})
+        if len(levels) > 1:
+            raise ResultsError(f"{task}: the runs evaluated different questions (chance levels "
+                               f"{', '.join(f'{c:.4f}' for c in levels)}); select runs of one question set (--models)")
+        out[task] = levels[0] if levels else math.nan
+    return out
 
 
 def _per_seed(rows) -> dict:
@@ -157,28 +177,29 @@ def _tasks_by_language(rows) -> dict[str, list[str]]:
     return out
 
 
-def _averages(seeds: dict, tasks_by_lang: dict, centred: bool) -> dict:
-    """Per seed: macro per language, and the mean of the language averages ("all")."""
+def _averages(seeds: dict, tasks_by_lang: dict, chance: dict | None = None) -> dict:
+    """Per seed: macro per language, and the mean of the language averages ("all"); chance-centred
+    scores when given the tasks' chance levels."""
     out = {}
     for seed, values in seeds.items():
         per_lang = {}
         for lang, tasks in tasks_by_lang.items():
             scores = [values.get(t, math.nan) for t in tasks]
-            if centred:
-                scores = [chance_centred(s, BENCHMARKS[t.rpartition("_")[0]].chance) for s, t in zip(scores, tasks)]
+            if chance:
+                scores = [chance_centred(s, chance[t]) for s, t in zip(scores, tasks)]
             per_lang[lang] = macro_average(scores)
         per_lang["all"] = macro_average(list(per_lang.values()))
         out[seed] = per_lang
     return out
 
 
-def _summary_cells(seeds: dict, tasks_by_lang: dict, metric: str, counts: dict) -> dict[str, Cell | None]:
-    plain = _averages(seeds, tasks_by_lang, centred=False)
+def _summary_cells(seeds: dict, tasks_by_lang: dict, metric: str, counts: dict, chance: dict) -> dict[str, Cell | None]:
+    plain = _averages(seeds, tasks_by_lang)
     every = [t for tasks in tasks_by_lang.values() for t in tasks]
     cells = {lang: _cell([plain[s][lang] for s in plain], tasks, counts) for lang, tasks in tasks_by_lang.items()}
     cells["all"] = _cell([plain[s]["all"] for s in plain], every, counts)
     if metric in ACCURACY_METRICS:
-        centred = _averages(seeds, tasks_by_lang, centred=True)
+        centred = _averages(seeds, tasks_by_lang, chance)
         cells["centred"] = _cell([centred[s]["all"] for s in centred], every, counts)
     return cells
 
@@ -200,9 +221,10 @@ def _notes(rows, metric: str, counts: dict, std: bool = True) -> list[str]:
     return notes + [n for n in [limited_note(counts)] if n]
 
 
-def extra_columns(table, metric, regime=None, models=None, languages=None) -> tuple[list[str], dict, list[str]]:
+def extra_columns(table, metric, regime=None, models=None, languages=None) -> tuple[list[str], dict, dict, list[str]]:
     """Columns "<short> <lang>" of the benchmarks beside the suite (e.g. "TruthfulQA fr"): their names,
-    {model: {column: Cell}} (mean ± std over seeds) and notes; nothing when no such results exist.
+    {model: {column: Cell}} (mean ± std over seeds), {column: chance level} and notes; nothing when no
+    such results exist.
     They keep their own regime (TruthfulQA is zero-shot); `regime` decides only when they mix several."""
     rows = table[(table["metric"] == metric) & table["benchmark"].isin(list(EXTRA_BENCHMARKS))]
     if models:
@@ -216,34 +238,36 @@ def extra_columns(table, metric, regime=None, models=None, languages=None) -> tu
                                f"{', '.join(regimes)}: pick one (--regime)")
         rows = rows[rows["regime"] == regime]
     if rows.empty:
-        return [], {}, []
+        return [], {}, {}, []
     check_comparable(rows)
-    counts = question_counts(rows)
+    counts, chance = question_counts(rows), task_chance(rows)
     order = {(b, lang): i for i, (b, lang) in enumerate((b, lang) for b in EXTRA_BENCHMARKS for lang in LANGUAGES)}
     keys = sorted({(b, lang) for b, lang in zip(rows["benchmark"], rows["language"])}, key=order.get)
     names = {key: f"{EXTRA_BENCHMARKS[key[0]].short} {key[1]}" for key in keys}
+    levels = {names[(b, lang)]: chance[task] for task, b, lang in rows[["task", "benchmark", "language"]].drop_duplicates()
+              .itertuples(index=False)}
     cells: dict = {}
     for (model, bench, lang), group in rows.groupby(["model", "benchmark", "language"]):
         cells.setdefault(model, {})[names[(bench, lang)]] = _cell(group["value"].tolist(), group["task"].unique(), counts)
     titles = ", ".join(sorted({f"{b.title} ({b.key})" for b in map(EXTRA_BENCHMARKS.get, rows["benchmark"].unique())}))
     notes = [f"{titles}: regime {rows['regime'].iloc[0]}; in columns of its own, never in Avg", limited_note(counts)]
-    return [names[k] for k in keys], cells, [n for n in notes if n]
+    return [names[k] for k in keys], cells, levels, [n for n in notes if n]
 
 
 def summary_view(table, metric="acc", regime=None, models=None, languages=None) -> Grid:
     rows = select(table, metric, regime, models, languages)
     higher = HIGHER_IS_BETTER[metric]
     tasks_by_lang = _tasks_by_language(rows)
-    counts = question_counts(rows)
+    counts, chance = question_counts(rows), task_chance(rows)
     columns = [LANGUAGES[lang].code for lang in tasks_by_lang] + ["Avg"]
     keys = list(tasks_by_lang) + ["all"]
     if metric in ACCURACY_METRICS:
         columns.append("Avg (chance-centred)")
         keys.append("centred")
-    extra, extra_cells, extra_note = extra_columns(table, metric, regime, models, languages)
+    extra, extra_cells, _, extra_note = extra_columns(table, metric, regime, models, languages)
     body = []
     for model, seeds in _per_seed(rows).items():
-        cells = _summary_cells(seeds, tasks_by_lang, metric, counts)
+        cells = _summary_cells(seeds, tasks_by_lang, metric, counts, chance)
         body.append((model, [cells[k] for k in keys] + [extra_cells.get(model, {}).get(c) for c in extra]))
     body.sort(key=lambda r: _sort_key(r[1][keys.index("all")], higher))
     return Grid(f"medeval leaderboard: {metric} per language", columns + extra, body,
@@ -256,25 +280,25 @@ def tasks_view(table, metric="acc", regime=None, models=None, language="en", hea
     rows = select(table, metric, regime, models, [language])
     higher = HIGHER_IS_BETTER[metric]
     tasks = _tasks_by_language(rows)[language]
-    counts = question_counts(rows)
+    counts, chance = question_counts(rows), task_chance(rows)
     benches = [BENCHMARKS[t.rpartition("_")[0]] for t in tasks]
     columns = [b.short if headline else b.key for b in benches] + ["Avg"]
     centred = metric in ACCURACY_METRICS and not headline
     if centred:
         columns.append("Avg (chance-centred)")
-    extra, extra_cells, extra_note = ([], {}, []) if headline else extra_columns(table, metric, regime, models, [language])
+    extra, extra_cells, extra_chance, extra_note = (([], {}, {}, []) if headline
+                                                    else extra_columns(table, metric, regime, models, [language]))
     body = []
     for model, seeds in _per_seed(rows).items():
         cells = [_cell([seeds[s].get(t, math.nan) for s in seeds], [t], counts) for t in tasks]
-        summary = _summary_cells(seeds, {language: tasks}, metric, counts)
+        summary = _summary_cells(seeds, {language: tasks}, metric, counts, chance)
         body.append((model, cells + [summary[language]] + ([summary["centred"]] if centred else [])
                      + [extra_cells.get(model, {}).get(c) for c in extra]))
     body.sort(key=lambda r: _sort_key(r[1][len(tasks)], higher))
     if metric in ACCURACY_METRICS:
-        chance = [Cell(b.chance) for b in benches]
-        extra_chance = [Cell(b.chance) for b in EXTRA_BENCHMARKS.values() for c in extra if c.startswith(b.short + " ")]
-        body.append(("chance", chance + [Cell(macro_average([b.chance for b in benches]))]
-                     + ([Cell(0.0)] if centred else []) + extra_chance))
+        levels = [chance[t] for t in tasks]
+        body.append(("chance", [Cell(c) for c in levels] + [Cell(macro_average(levels))]
+                     + ([Cell(0.0)] if centred else []) + [Cell(extra_chance[c]) for c in extra]))
     columns += extra
     title = (f"BioMistral headline layout ({LANGUAGES[language].name}, {metric})" if headline
              else f"medeval leaderboard: {metric}, {LANGUAGES[language].name} tasks")
@@ -286,9 +310,9 @@ def grid_view(table, metric="acc", regime=None, models=None, languages=None) -> 
     rows = select(table, metric, regime, models, languages)
     higher = HIGHER_IS_BETTER[metric]
     tasks_by_lang = _tasks_by_language(rows)
-    counts = question_counts(rows)
+    counts, chance = question_counts(rows), task_chance(rows)
     per_seed = _per_seed(rows)
-    overall = {m: _summary_cells(s, tasks_by_lang, metric, counts)["all"] for m, s in per_seed.items()}
+    overall = {m: _summary_cells(s, tasks_by_lang, metric, counts, chance)["all"] for m, s in per_seed.items()}
     model_order = sorted(per_seed, key=lambda m: _sort_key(overall[m], higher))
     accuracy = metric in ACCURACY_METRICS
     columns = (["chance"] if accuracy else []) + model_order
@@ -297,8 +321,7 @@ def grid_view(table, metric="acc", regime=None, models=None, languages=None) -> 
         for task in tasks:
             cells = [_cell([seeds.get(task, math.nan) for seeds in per_seed[m].values()], [task], counts)
                      for m in model_order]
-            chance = [Cell(BENCHMARKS[task.rpartition("_")[0]].chance)] if accuracy else []
-            body.append((task, chance + cells))
+            body.append((task, ([Cell(chance[task])] if accuracy else []) + cells))
     body.append(("Avg", ([None] if accuracy else []) + [overall[m] for m in model_order]))
     return Grid(f"medeval: {metric}, task x language x model", columns, body, _notes(rows, metric, counts), higher,
                 best_along="row").mark_best()
@@ -312,9 +335,12 @@ VIEWS = {
 }
 
 
-def build_view(name: str, table, **options) -> Grid:
+def get_view(name: str):
     try:
-        view = VIEWS[name]
+        return VIEWS[name]
     except KeyError:
         raise ResultsError(f"unknown leaderboard view {name!r}; valid: {', '.join(VIEWS)}") from None
-    return view(table, **options)
+
+
+def build_view(name: str, table, **options) -> Grid:
+    return get_view(name)(table, **options)

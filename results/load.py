@@ -22,12 +22,13 @@ from medtasks.languages import LANGUAGES
 from medtasks.records import DataError
 
 from results.provenance import model_revision, project_commit
+from results.samples import read_samples
 
 log = logging.getLogger(__name__)
 
 COLUMNS = ("model", "model_path", "model_revision", "task", "task_version", "benchmark", "language",
            "regime", "n_shot", "fewshot_seed", "metric", "value", "stderr", "n_questions",
-           "n_questions_full", "lm_eval_version", "project_commit", "eval_date", "source", "samples")
+           "n_questions_full", "chance", "lm_eval_version", "project_commit", "eval_date", "source", "samples")
 METRICS = ("acc", "strict_acc", "ece", "brier")  # what our task YAMLs report
 DEFAULT_FEWSHOT_SEED = 1  # medtasks.loader's default when --metadata names no fewshot_seed
 _RESULTS_RE = re.compile(r"^results_(?P<stamp>.+)\.json$")
@@ -69,9 +70,10 @@ def find_result_files(paths) -> list[Path]:
         elif path.is_dir():
             found.extend(p for p in path.rglob("results_*.json") if p.is_file())
         else:
-            raise FileNotFoundError(f"{path}: no such file or folder")
+            raise ResultsError(f"{path}: no such file or folder")
     if not found:
-        raise FileNotFoundError(f"no lm-eval results_*.json under {', '.join(map(str, paths))}")
+        raise ResultsError(f"no lm-eval results_*.json under {', '.join(map(str, paths))}: "
+                           "point at the --output_path of an lm_eval run")
     return sorted(set(found))
 
 
@@ -106,6 +108,16 @@ def samples_path(results_file: Path, task: str) -> Path | None:
         return None
     candidate = results_file.with_name(f"samples_{task}_{stamp.group('stamp')}.jsonl")
     return candidate if candidate.is_file() else None
+
+
+def chance_level(benchmark: str, samples: Path | None, questions: int) -> float:
+    """Expected acc of a uniform guess over the questions evaluated: 1/options where every question has
+    the benchmark's options; where the count varies (TruthfulQA: 2 to 13, by the categories chosen), the
+    mean of 1/options over the questions in the samples file, NaN when the run has none."""
+    bench = ALL_BENCHMARKS[benchmark]
+    if not bench.min_options:
+        return 1.0 / len(bench.letters)
+    return read_samples(samples, expected=questions).chance if samples else math.nan
 
 
 def pretrained_of(model_args) -> str:
@@ -158,13 +170,15 @@ def rows_from_results(path: Path, data: dict | None = None, hash_models: bool = 
             raise DataError(str(path), None, f"n-samples[{task!r}]", "expected {original, effective}")
         metadata = ((data["configs"].get(task) or {}).get("metadata") or {})
         seed = metadata.get("fewshot_seed", DEFAULT_FEWSHOT_SEED)
+        questions = int(_number(counts["effective"], path, None, f"n-samples[{task!r}].effective"))
+        samples = samples_path(path, task)
         base = {**common, "task": task, "task_version": str(data["versions"][task]),
                 "benchmark": name.benchmark, "language": name.language,
                 "regime": regime_name(n_shot, chat, system), "n_shot": n_shot, "fewshot_seed": int(seed),
-                "n_questions": int(_number(counts["effective"], path, None, f"n-samples[{task!r}].effective")),
+                "n_questions": questions,
                 "n_questions_full": int(_number(counts.get("original", counts["effective"]), path, None,
                                                 f"n-samples[{task!r}].original")),
-                "samples": str(samples_path(path, task) or "")}
+                "chance": chance_level(name.benchmark, samples, questions), "samples": str(samples or "")}
         found = False
         for metric in METRICS:
             key = f"{metric},none"

@@ -24,7 +24,7 @@ from medtasks.metrics import ECE_BINS
 
 from results.calibration import reliability
 from results.leaderboard import (ACCURACY_METRICS, LIMITED_MARK, UNIT, limited_note, question_counts, select,
-                                 summary_view)
+                                 summary_view, task_chance)
 from results.load import ResultsError
 from results.render import number
 
@@ -37,7 +37,7 @@ def _pyplot():
     return plt
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "model"
 
 
@@ -104,7 +104,7 @@ def plot_bars(table, out_dir, metric="acc", regime=None, models=None, **_) -> li
     fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(cols) + 0.3 * len(series)), 4.2))
     _grouped_bars(ax, cols, series, limited)
     if metric in ACCURACY_METRICS:
-        chance = [BENCHMARKS[b].chance for b in rows["benchmark"].unique()]
+        chance = list(task_chance(rows).values())
         ax.axhline(sum(chance) / len(chance), color="grey", ls="--", lw=1, label="chance (these tasks)")
         ax.set_ylim(0, 1)
     ax.set_ylabel(f"{metric}, macro average over tasks\n({UNIT})")
@@ -140,7 +140,7 @@ def plot_heatmap(table, out_dir, metric="acc", regime=None, models=None, **_) ->
         ax.set_xlabel("language")
         ax.set_title(f"{model}: {metric} per task and language ({UNIT})", fontsize=9)
         fig.colorbar(image, ax=ax, label=metric)
-        paths += _save(fig, Path(out_dir), f"heatmap_{_slug(model)}_{metric}", caption(part, metric))
+        paths += _save(fig, Path(out_dir), f"heatmap_{slug(model)}_{metric}", caption(part, metric))
     return paths
 
 
@@ -178,7 +178,7 @@ def plot_reliability(table, out_dir, regime=None, models=None, **_) -> list[Path
                      "questions per bin)\nece = mean of the tasks' ece, as lm-eval reports medeval_<lang>; "
                      "pooled ece = one ece over all the questions drawn", fontsize=8)
         fig.tight_layout(rect=(0, 0.05, 1, 1))
-        paths += _save(fig, Path(out_dir), f"reliability_{_slug(model)}", caption(part, "ece"))
+        paths += _save(fig, Path(out_dir), f"reliability_{slug(model)}", caption(part, "ece"))
     return paths
 
 
@@ -217,16 +217,21 @@ def plot_variants(table, out_dir, metric="acc", regime=None, models=None, base=N
     ax.set_xlabel("language")
     ax.set_title(f"Variants of {variant_label(base, paths_by_model[base])}")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    return _save(fig, Path(out_dir), f"variants_{_slug(base)}_{metric}", caption(rows, metric))
+    return _save(fig, Path(out_dir), f"variants_{slug(base)}_{metric}", caption(rows, metric))
 
 
 PLOTS = {"bars": plot_bars, "heatmap": plot_heatmap, "reliability": plot_reliability, "variants": plot_variants}
 
 
-def make_plots(names, table, out_dir, **options) -> list[Path]:
+def check_plots(names) -> list[str]:
     unknown = [n for n in names if n not in PLOTS]
     if unknown:
         raise ResultsError(f"unknown plot(s) {', '.join(unknown)}; valid: {', '.join(PLOTS)}")
+    return list(names)
+
+
+def make_plots(names, table, out_dir, **options) -> list[Path]:
+    check_plots(names)
     paths = []
     for name in names:
         paths += PLOTS[name](table, out_dir, **options)

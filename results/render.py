@@ -94,8 +94,12 @@ FORMATS = {"markdown": to_markdown, "csv": to_csv, "latex": to_latex}
 EXTENSIONS = {"markdown": ".md", "csv": ".csv", "latex": ".tex"}
 
 
-def render(grid: Grid, fmt: str) -> str:
+def get_format(fmt: str):
     try:
-        return FORMATS[fmt](grid)
+        return FORMATS[fmt]
     except KeyError:
         raise ResultsError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}") from None
+
+
+def render(grid: Grid, fmt: str) -> str:
+    return get_format(fmt)(grid)

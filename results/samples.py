@@ -1,7 +1,8 @@
 """Per-question outcomes from lm-eval's samples_<task>_<stamp>.jsonl, validated line by line.
 
-Each line holds the doc (with our stable question `id`), and the per-question metrics that
-medtasks.metrics.process_results computed: acc, strict_acc, ece = [confidence, correct], brier.
+Each line holds the doc (with our stable question `id` and its `options`), and the per-question
+metrics that medtasks.metrics.process_results computed: acc, strict_acc, ece = [confidence, correct],
+brier.
 We read those numbers rather than recompute them, so results and samples cannot disagree; and
 we check that the file is complete and that its mean matches the results file.
 """
@@ -25,6 +26,12 @@ class Samples:
     strict_acc: np.ndarray
     confidence: np.ndarray  # largest letter probability (BioMistral's ECE confidence)
     brier: np.ndarray
+    options: np.ndarray  # how many options each question offered
+
+    @property
+    def chance(self) -> float:
+        """Expected acc of a uniform guess over these questions: the mean of 1/options."""
+        return float(np.mean(1.0 / self.options))
 
     def metric(self, name: str) -> np.ndarray:
         if name not in ("acc", "strict_acc"):
@@ -66,6 +73,9 @@ def parse_line(text: str, path, line: int) -> tuple:
     qid = doc.get("id") or sample.get("doc_hash")
     if not isinstance(qid, str) or not qid:
         raise DataError(str(path), line, "doc.id", "missing: questions cannot be paired without an id")
+    options = doc.get("options")
+    if not isinstance(options, (list, dict)) or len(options) < 2:
+        raise DataError(str(path), line, "doc.options", f"expected the question's options (2 or more), got {options!r}")
     for name in ("acc", "strict_acc", "ece", "brier"):
         if name not in sample:
             raise DataError(str(path), line, name, "missing per-question metric")
@@ -77,7 +87,7 @@ def parse_line(text: str, path, line: int) -> tuple:
     if isinstance(brier, bool) or not isinstance(brier, (int, float)) or not 0.0 <= brier <= 2.0:
         raise DataError(str(path), line, "brier", f"expected a number in [0, 2], got {brier!r}")
     return (qid, _flag(sample["acc"], path, line, "acc"), _flag(sample["strict_acc"], path, line, "strict_acc"),
-            float(ece[0]), float(brier))
+            float(ece[0]), float(brier), len(options))
 
 
 def read_samples(path, expected: int | None = None, results_acc: float | None = None) -> Samples:
@@ -100,7 +110,7 @@ def read_samples(path, expected: int | None = None, results_acc: float | None = 
         raise DataError(str(path), None, None,
                         f"{len(rows)} questions but the results file says {expected} (truncated?)")
     columns = np.array([r[1:] for r in rows], dtype=np.float64)
-    samples = Samples(str(path), ids, columns[:, 0], columns[:, 1], columns[:, 2], columns[:, 3])
+    samples = Samples(str(path), ids, *columns.T)
     if results_acc is not None and not math.isclose(samples.acc.mean(), results_acc, abs_tol=1e-6):
         raise DataError(str(path), None, "acc", f"mean {samples.acc.mean():.6f} differs from the results "
                         f"file's {results_acc:.6f}: the files do not belong together")

@@ -53,16 +53,11 @@ def bootstrap_means(diffs: np.ndarray, n_boot: int, rng: np.random.Generator) ->
     return draws @ values / diffs.size
 
 
-def paired_bootstrap(base: Sequence[float], candidate: Sequence[float], n_boot: int = 10_000, seed: int = 0,
-                     level: float = 0.95, key: str = "") -> tuple[float, float, float]:
-    """(delta, low, high): candidate - base mean and its percentile bootstrap interval, paired by item."""
-    return stratified_bootstrap([(base, candidate)], n_boot, seed, level, key)
-
-
 def stratified_bootstrap(pairs: Sequence[tuple[Sequence[float], Sequence[float]]], n_boot: int = 10_000,
                          seed: int = 0, level: float = 0.95, key: str = "") -> tuple[float, float, float]:
-    """Delta of a MACRO average over strata (tasks) with its interval: each stratum is resampled on its
-    own and the replicate deltas are averaged, as the macro average itself is."""
+    """(delta, low, high): candidate - base, paired by item, with its percentile bootstrap interval. With
+    several strata (tasks) the delta is their MACRO average: each stratum is resampled on its own and
+    the replicate deltas are averaged, as the macro average itself is. One stratum: a paired bootstrap."""
     if not pairs:
         raise ValueError("no strata to bootstrap")
     rng = _rng(seed, key)

@@ -1,5 +1,6 @@
-"""Writes lm-eval-format output folders from KNOWN per-question outcomes, for the benchmark script
-and for tests that need a controlled effect (a 10-point drop) that random tiny models cannot give.
+"""Test fixture: writes lm-eval-format output folders from KNOWN per-question outcomes, for the results
+tests that need a controlled effect (a 10-point drop) that random tiny models cannot give, and for
+benchmarks/bench_results.py.
 
 The files have the keys and layout lm-eval 0.4.13 writes for our tasks (results_<stamp>.json,
 samples_<task>_<stamp>.jsonl), and their aggregate numbers are computed from the samples with
@@ -24,6 +25,7 @@ class Question:
     confidence: float  # largest letter probability
     strict: bool = False
     brier: float = 0.5
+    options: int = 0  # options offered (TruthfulQA varies); 0: all the benchmark's letters
 
 
 def _sanitize(name: str) -> str:
@@ -31,13 +33,13 @@ def _sanitize(name: str) -> str:
 
 
 def _sample_line(doc_id: int, task: str, q: Question, prompt: str) -> str:
-    letters = BENCHMARKS[task.rpartition("_")[0]].letters
+    letters = BENCHMARKS[task.rpartition("_")[0]].letters[:q.options or None]
     gold = letters[0]
     arguments = {f"gen_args_{i}": {"arg_0": prompt, "arg_1": letter} for i, letter in enumerate(letters)}
     resps = [[[str(math.log(max(q.confidence, 1e-9))), str(q.strict and i == 0)]] for i in range(len(letters))]
     return json.dumps({
         "doc_id": doc_id, "doc": {"id": q.id, "question": "synthetic", "context": None,
-                                  "options": {x: x for x in letters}, "answer": gold},
+                                  "options": [f"option {x}" for x in letters], "answer": gold},
         "target": gold, "arguments": arguments, "resps": resps, "filtered_resps": [r[0] for r in resps],
         "filter": "none", "metrics": ["acc", "strict_acc", "ece", "brier"],
         "doc_hash": f"h{q.id}", "prompt_hash": "p", "target_hash": "t",

@@ -1,5 +1,5 @@
 """Bad inputs are clear errors naming the file; compare gates a controlled drop (lm-eval-format files
-written from known outcomes by results.synthetic, since random tiny models give no controlled effect)."""
+written from known outcomes by tests/synthetic.py, since random tiny models give no controlled effect)."""
 import json
 import random
 
@@ -9,7 +9,7 @@ from medtasks.cli import main as medeval
 from medtasks.records import DataError
 from results.compare import Gate, compare_tables
 from results.load import ResultsError, load_table
-from results.synthetic import Question, write_run
+from synthetic import Question, write_run
 
 
 def _questions(prefix: str, n: int, accuracy: float, seed: int = 0) -> list[Question]:
@@ -177,12 +177,42 @@ def test_cli_reports_unusable_input_with_exit_2(tmp_path, capsys):
     assert medeval(["leaderboard", str(tmp_path / "missing")]) == 2
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["leaderboard", "{run}", "--view", "pie"], "unknown leaderboard view 'pie'; valid: summary, tasks, headline, grid"),
+    (["leaderboard", "{run}", "--format", "html"], "unknown format 'html'; valid: markdown, csv, latex"),
+    (["leaderboard", "{run}", "--metric", "f1"], "unknown metric 'f1'; valid: acc, strict_acc, ece, brier"),
+    (["leaderboard", "{run}", "--name", "no-equals-sign"], "--name expects PATH=NAME, got 'no-equals-sign'"),
+    (["leaderboard", "{run}", "--models", "ghost"], "unknown model(s) ghost; valid: m"),
+    (["leaderboard", "{empty}"], "no lm-eval results_*.json under {empty}: point at the --output_path of an lm_eval run"),
+    (["calibration", "{run}", "--metric", "acc"], "calibration metric must be ece or brier, not 'acc'"),
+    (["plots", "{run}", "-o", "{out}", "--plots", "pie"], "unknown plot(s) pie; valid: bars, heatmap, reliability, variants"),
+    (["compare", "{run}", "{run}", "--bootstrap", "0"], "--bootstrap must be at least 1, got 0"),
+    (["compare", "{run}", "{run}", "--alpha", "1.5"], "--alpha must be in (0, 1), got 1.5"),
+    (["compare", "{run}", "{run}", "--metric", "ece"], "--metric must be acc or strict_acc, got 'ece'"),
+    (["publish", "{run}", "--model", "ghost", "-o", "{out}"], "unknown model 'ghost'; valid: m"),
+    (["results-table", "{missing}"], "{missing}: no such file or folder"),
+])
+def test_every_command_refuses_bad_arguments_in_one_line(run, tmp_path, capsys, argv, message):
+    """The error policy: one line `medeval <command>: <message>`, no traceback, exit 2, no output left."""
+    paths = {"run": str(run[0].parent.parent), "empty": str(tmp_path / "empty"), "out": str(tmp_path / "figs"),
+             "missing": str(tmp_path / "missing")}
+    (tmp_path / "empty").mkdir()
+    argv = [a.format(**paths) for a in argv]
+    assert medeval(argv) == 2
+    captured = capsys.readouterr()
+    progress = ("results files:", "samples files:")
+    errors = [line for line in captured.err.splitlines() if line.strip() and not line.startswith(progress)]
+    assert errors == [f"medeval {argv[0]}: {message.format(**paths)}"]  # besides progress bars: one line
+    assert captured.out == "" and not (tmp_path / "figs").exists()
+
+
 def test_prompt_skipping_parse_equals_full_parse():
     from results.samples import parse_line
 
-    line = {"doc_id": 0, "doc": {"id": "q1", "question": 'tricky ", "resps": [] text', "answer": "A"},
+    line = {"doc_id": 0, "doc": {"id": "q1", "question": 'tricky ", "resps": [] text', "options": ["x", "y", "z"],
+                                 "answer": "A"},
             "target": "A", "arguments": {"gen_args_0": {"arg_0": 'prompt with ", "arguments": inside', "arg_1": "A"}},
             "resps": [[["-1.0", "True"]]], "filtered_resps": [["-1.0", "True"]], "filter": "none",
             "acc": 1.0, "strict_acc": 1.0, "ece": [0.37, True], "brier": 0.4}
-    assert parse_line(json.dumps(line), "f", 1) == ("q1", 1.0, 1.0, 0.37, 0.4)
-    assert parse_line(json.dumps(dict(reversed(list(line.items())))), "f", 1) == ("q1", 1.0, 1.0, 0.37, 0.4)
+    assert parse_line(json.dumps(line), "f", 1) == ("q1", 1.0, 1.0, 0.37, 0.4, 3)
+    assert parse_line(json.dumps(dict(reversed(list(line.items())))), "f", 1) == ("q1", 1.0, 1.0, 0.37, 0.4, 3)

@@ -6,12 +6,18 @@ import pandas as pd
 import pytest
 
 from medtasks.metrics import expected_calibration_error
-from results.compare import Gate, Row, is_regression
+from results.compare import Row
+from results.gate import Gate, is_regression
 from results.leaderboard import build_view, summary_view, tasks_view
 from results.load import COLUMNS, ResultsError, display_names, parse_task, regime_name
 from results.render import latex_escape, render
-from results.stats import (chance_centred, discordant, macro_average, mcnemar_exact, mean_std,
-                           paired_bootstrap, reliability_bins, stratified_bootstrap)
+from results.stats import (chance_centred, discordant, macro_average, mcnemar_exact, mean_std, reliability_bins,
+                           stratified_bootstrap)
+
+
+def paired_bootstrap(base, candidate, *args, **kwargs):
+    """One stratum: the paired bootstrap compare uses for a task row."""
+    return stratified_bootstrap([(base, candidate)], *args, **kwargs)
 
 
 @pytest.mark.parametrize("values, mean, std", [
@@ -147,6 +153,9 @@ def test_gate(delta, high, p, regression):
     assert is_regression(row, Gate(threshold=0.02, alpha=0.05)) is regression
 
 
+CHANCE = {"medqa": 0.25, "pubmedqa": 1 / 3}
+
+
 def _table(rows):
     base = {c: "" for c in COLUMNS}
     base.update(regime="biomistral-3shot", task_version="1.0", n_questions=10, n_questions_full=10, n_shot=3,
@@ -155,7 +164,7 @@ def _table(rows):
     for model, task, seed, value, *extra in rows:
         bench, _, lang = task.rpartition("_")
         out.append({**base, "model": model, "model_path": model, "task": task, "benchmark": bench, "language": lang,
-                    "fewshot_seed": seed, "value": value, **(extra[0] if extra else {})})
+                    "fewshot_seed": seed, "value": value, "chance": CHANCE[bench], **(extra[0] if extra else {})})
     return pd.DataFrame(out)
 
 
