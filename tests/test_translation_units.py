@@ -150,6 +150,12 @@ def test_dropped_digits_are_caught_even_when_the_number_recurs():
     kept = _one("Fièvre depuis 3 jours et toux depuis 3 semaines ; 1 200 mg par jour. Et ensuite ?", ["Donner 250 mg"])
     assert _fails(source, kept, "fr") == {}
     assert _fails(_one("Which ratio? " * 4, ["1.0/2"]), _one("Quel rapport ? " * 4, ["1/2"]), "fr") == {}
+    # imperial equivalents in parentheses may go (translators into metric languages drop them), nothing else
+    usmle = _one("He is 175 cm (5 ft 9 in) tall, weighs 80 kg (176 lb); temperature 37.2°C (99°F). Next step?")
+    metric = _one("Il mesure 175 cm, pèse 80 kg ; température 37,2 °C. Étape suivante ?")
+    assert _fails(usmle, metric, "fr") == {}
+    assert _fails(usmle, _one("Il mesure 175 cm, pèse 80 kg ; température 37 °C. Étape suivante ?"), "fr") == \
+        {"numbers": ["question: numbers missing from the translation: 2"]}
     dropped = _one("Fièvre depuis 3 jours et toux depuis semaines ; 1 200 mg par jour. Et ensuite ?", ["Donner 25 mg"])
     assert _fails(source, dropped, "fr") == {"numbers": ["question: numbers missing from the translation: 3",
                                                          "option 1: numbers missing from the translation: 250"]}

@@ -22,6 +22,9 @@ _SERVICE_WARNINGS = re.compile(
     r"'AUTO' IS AN INVALID SOURCE LANGUAGE"
 )
 _DIGITS = re.compile(r"\d+")
+# USMLE-style imperial equivalents in parentheses, which translators into metric languages drop:
+# "37.2°C (99°F)", "80 kg (176 lb)", "175 cm (5 ft 9 in)". Their numbers and units are not required.
+_IMPERIAL_ASIDE = re.compile(r"\s*\(\s*\d[\d.,]*\s*(?:°\s?F|lbs?|ft|in|oz|mi)\b[^()]*\)")
 _ZERO_DECIMALS = re.compile(r"(?<=\d)[.,](?:0{1,2}|0{4,})(?!\d)")
 _WORDS = re.compile(r"[^\W\d_]{4,}")
 _LETTER_RUNS = re.compile(r"[^\W\d_]+")
@@ -173,7 +176,7 @@ def _options(src: Item, out: Item, target: str) -> list[str]:
 def _numbers(src: Item, out: Item, target: str) -> list[str]:
     reasons = []
     for (name, s), (_, o) in zip(texts(src), texts(out)):
-        if missing := _missing_numbers(s, o):
+        if missing := _missing_numbers(_IMPERIAL_ASIDE.sub("", s), o):
             reasons.append(f"{name}: numbers missing from the translation: {', '.join(missing)}")
     return reasons
 
@@ -187,7 +190,7 @@ def units(text: str) -> set[str]:
 def _units(src: Item, out: Item, target: str) -> list[str]:
     reasons = []
     for (name, s), (_, o) in zip(texts(src), texts(out)):
-        missing = sorted(u for u in units(s) if not _UNIT_FOUND[u].search(o))
+        missing = sorted(u for u in units(_IMPERIAL_ASIDE.sub("", s)) if not _UNIT_FOUND[u].search(o))
         if missing:
             reasons.append(f"{name}: units missing from the translation: {', '.join(missing)}")
     return reasons
