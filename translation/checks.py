@@ -11,7 +11,7 @@ import unicodedata
 from collections import Counter
 from typing import Callable
 
-from medtasks.languages import get_language, script_share
+from medtasks.spec import get_language, script_share
 
 Item = dict
 

@@ -29,7 +29,9 @@ def _backend_options(p: argparse.ArgumentParser, flag: str, default: str | None)
 
 
 def register(subparsers) -> None:
-    from translation.backends import DEFAULT_BACKEND  # the registry alone: no backend module is imported
+    from translation.backends import (
+        DEFAULT_BACKEND,  # the registry alone: no backend module is imported
+    )
 
     p = subparsers.add_parser(
         "translate", help="translate the English store into other languages",
@@ -83,9 +85,14 @@ def _backend(args, name: str):
 
 
 def _defaults(args):
-    from medtasks.benchmarks import BENCHMARKS, get_benchmark
     from medtasks.common import UsageError
-    from medtasks.languages import LANGUAGES, SOURCE_LANGUAGE, get_language
+    from medtasks.spec import (
+        BENCHMARKS,
+        LANGUAGES,
+        SOURCE_LANGUAGE,
+        get_benchmark,
+        get_language,
+    )
     from medtasks.store import default_store
 
     store = args.store or default_store()
@@ -106,11 +113,10 @@ def _defaults(args):
 
 
 def cmd_translate(args) -> int:
-    from translation.pipeline import check_request, select, translate_store
+    from translation.pipeline import check_request, translate_store
 
     store, benchmarks, languages = _defaults(args)
-    check_request(args.splits, languages)
-    select([], None, args.limit)  # --limit checked before the backend is built
+    check_request(args.splits, languages, args.limit)
     backend = _backend(args, args.backend)
     summary = translate_store(store, benchmarks, args.splits, languages, backend, args.cache, args.out_store,
                               progress=not args.no_progress, ids=args.ids, limit=args.limit)

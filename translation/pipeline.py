@@ -14,10 +14,16 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Collection
 
-from medtasks.languages import SOURCE_LANGUAGE, get_language
-from medtasks.records import SPLITS, Record
 from medtasks.common import UsageError, sha256_bytes
-from medtasks.store import MissingData, atomic_write_bytes, has_split, read_records, write_records
+from medtasks.records import SPLITS, Record
+from medtasks.spec import SOURCE_LANGUAGE, get_language
+from medtasks.store import (
+    MissingData,
+    atomic_write_bytes,
+    has_split,
+    read_records,
+    write_records,
+)
 from translation.backends.base import Backend
 from translation.cache import Cache
 from translation.checks import check_item
@@ -61,8 +67,11 @@ def translated_record(english: Record, item: dict, target: str, backend: Backend
     )
 
 
-def check_request(splits: list[str], targets: list[str]) -> None:
-    """UsageError naming the flag for a split that is not translated or a target that is no target."""
+def check_request(splits: list[str], targets: list[str], limit: int | None = None) -> None:
+    """UsageError naming the flag for a split that is not translated, a target that is no target or a
+    limit under 1."""
+    if limit is not None and (not isinstance(limit, int) or limit < 1):
+        raise UsageError(f"--limit must be a whole number of at least 1, got {limit}")
     for split in splits:
         if split not in TRANSLATABLE_SPLITS:
             raise UsageError(f"--splits: {split!r} is not translated (few-shot examples stay English, as in "
@@ -92,7 +101,7 @@ def translate_store(store: Path, benchmarks: list[str], splits: list[str], targe
     """
     store = Path(store)
     out_store = Path(out_store or store)
-    check_request(splits, targets)
+    check_request(splits, targets, limit)
     try:
         sources = [(b, s, read_records(store, b, SOURCE_LANGUAGE, s)) for b in benchmarks for s in splits]
     except MissingData as err:
@@ -132,8 +141,6 @@ def translate_store(store: Path, benchmarks: list[str], splits: list[str], targe
 def select(sources: list[tuple[str, str, list[Record]]], ids: Collection[str] | None,
            limit: int | None) -> list[list[Record]]:
     """The records of each (benchmark, split) to translate: those in `ids` (all when None), then the first `limit`."""
-    if limit is not None and (not isinstance(limit, int) or limit < 1):
-        raise UsageError(f"--limit must be a whole number of at least 1, got {limit}")
     if ids is not None:
         known = {r.id for _, _, records in sources for r in records}
         unknown = [i for i in dict.fromkeys(ids) if i not in known]

@@ -13,8 +13,8 @@ from collections import Counter
 from pathlib import Path
 
 from medtasks.common import require
-from medtasks.languages import SOURCE_LANGUAGE, get_language
 from medtasks.records import Record
+from medtasks.spec import SOURCE_LANGUAGE, get_language
 from medtasks.store import MissingData, read_records
 from translation.checks import CHECKS, check_item
 from translation.engine import Engine, Job

@@ -9,10 +9,16 @@ import os
 import re
 
 from medtasks.common import UsageError, sha256_bytes
-from medtasks.languages import get_language
+from medtasks.spec import get_language
 from translation.backends.base import Backend, Client
-from translation.net import (ConnectionFailed, PermanentError, RetryableError, check_url, connection_reason,
-                             redact)
+from translation.net import (
+    ConnectionFailed,
+    PermanentError,
+    RetryableError,
+    check_url,
+    connection_reason,
+    redact,
+)
 
 PROMPT = (
     "You translate medical exam questions from {source} to {target}. The user sends a JSON object. "

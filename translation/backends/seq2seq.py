@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 from medtasks.common import UsageError, model_content_hash, require
-from medtasks.languages import get_language
+from medtasks.spec import get_language
 from translation.backends.base import Backend, Client
 from translation.net import PermanentError
 

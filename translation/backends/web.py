@@ -17,11 +17,17 @@ import threading
 from dataclasses import dataclass
 
 from medtasks.common import UsageError, require
-from medtasks.languages import get_language
+from medtasks.spec import get_language
 from translation.backends.base import Backend, Client
 from translation.checks import service_warning
-from translation.net import (ConnectionFailed, PermanentError, RetryableError, check_url, connection_reason,
-                             redact)
+from translation.net import (
+    ConnectionFailed,
+    PermanentError,
+    RetryableError,
+    check_url,
+    connection_reason,
+    redact,
+)
 
 
 @dataclass(frozen=True)
