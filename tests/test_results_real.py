@@ -71,7 +71,8 @@ def test_table_rows_and_provenance(runs, table):
     assert set(table["n_questions"]) == {LIMIT}
     assert set(table[table["task"] == "mmlu_anatomy_en"]["n_questions_full"]) == {135}
     assert set(table["lm_eval_version"]) == {"0.4.13"}
-    assert all(c not in ("", "unknown", None) for c in table["project_commit"])  # lm-eval ran in this repo
+    for commit in set(table["project_commit"]):  # lm-eval ran in this repository: a commit of it
+        assert subprocess.run(["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=ROOT).returncode == 0, commit
     # the revision is the content hash of the model folder (config + weights), computed here independently
     folder = runs["models"]["A"]
     files = sorted(list(folder.glob("config.json")) + list(folder.glob("*.safetensors")))
@@ -239,6 +240,8 @@ def test_compare_two_checkpoints(runs, tmp_path, capsys):
     the discordant pairs counted here from the samples; seed 2 of A has no partner and is left out."""
     from scipy.stats import binomtest
 
+    from results.stats import stratified_bootstrap
+
     report = tmp_path / "cmp.json"
     code = medeval(["compare", str(runs["A"]), str(runs["B"]), "--json", str(report), "--seed", "3"])
     result = json.loads(report.read_text())
@@ -256,14 +259,19 @@ def test_compare_two_checkpoints(runs, tmp_path, capsys):
               for side in ("A", "B")}
     for task in TASKS.split(","):
         assert rows[task]["delta"] == pytest.approx(acc["B"][task] - acc["A"][task])
-        assert rows[task]["low"] <= rows[task]["delta"] <= rows[task]["high"]
         # McNemar from the questions paired by id in the raw sample lines: b = only A right, c = only B right
         right = {side: {s["doc"]["id"]: s["acc"] for s in _raw_samples(seed_1[side], task)} for side in ("A", "B")}
         assert set(right["A"]) == set(right["B"]) and len(right["A"]) == rows[task]["questions"] == LIMIT
+        # the interval: the (separately tested) bootstrap over the pairs made here, with the row's stream
+        ids = sorted(right["A"])
+        pairs = [([right["A"][q] for q in ids], [right["B"][q] for q in ids])]
+        assert (rows[task]["low"], rows[task]["high"]) == stratified_bootstrap(pairs, 10_000, 3, 0.95, task)[1:]
         b = sum(1 for q in right["A"] if right["A"][q] == 1 and right["B"][q] == 0)
         c = sum(1 for q in right["A"] if right["A"][q] == 0 and right["B"][q] == 1)
         assert rows[task]["p_value"] == pytest.approx(binomtest(min(b, c), b + c, 0.5).pvalue if b + c else 1.0)
-    assert set(rows) >= {"medeval_en", "all tasks"}
+    english = ["mmlu_anatomy_en", "mmlu_medical_genetics_en"]
+    assert rows["medeval_en"]["delta"] == pytest.approx(sum(rows[t]["delta"] for t in english) / 2)
+    assert rows["all tasks"]["delta"] == pytest.approx(sum(rows[t]["delta"] for t in TASKS.split(",")) / 3)
     again = tmp_path / "again.json"
     medeval(["compare", str(runs["A"]), str(runs["B"]), "--json", str(again), "--seed", "3"])
     assert json.loads(again.read_text()) == result  # deterministic for a given seed
