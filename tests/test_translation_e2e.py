@@ -4,7 +4,6 @@ import os
 import subprocess
 import sys
 
-import pytest
 
 from libre_server import FakeLibre
 from medtasks.store import read_records, write_records

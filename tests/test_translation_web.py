@@ -1,7 +1,6 @@
 """The real deep-translator client over real HTTP against a LibreTranslate-compatible server on
 127.0.0.1 with injected faults; the OpenAI-compatible chat backend; the store pipeline and its CLI."""
 import json
-from urllib.parse import urlparse
 
 import pytest
 
