@@ -4,7 +4,6 @@ import os
 import subprocess
 import sys
 
-
 from libre_server import FakeLibre
 from medtasks.store import read_records, write_records
 from translation.backends import get_backend
