@@ -5,12 +5,14 @@ import gzip
 import json
 import lzma
 
+import numpy as np
 import pytest
 
 from medtasks.cli import main
 from medtasks.records import Record
 from medtasks.store import write_records
-from training.ngrams import CHAR, WORD, Index, Settings, mode_of, normalize, tokens
+from training.ngram_index import Index
+from training.ngrams import CHAR, WORD, Settings, mode_of, normalize, tokens
 
 QUESTION = ("A 45-year-old man presents with crushing chest pain radiating to the left arm, sweating and nausea "
             "that began two hours ago while he was shovelling snow.")
@@ -61,6 +63,22 @@ def test_texts_are_not_joined_and_hash_hits_are_exact():
     assert {h[0] for h in hits} == {1} and len(hits) == len(tokens(QUESTION, WORD)) - 12
     with pytest.raises(Exception, match="--ngram 13 with minimum 14"):
         Settings(min_tokens=14)
+
+
+def test_a_word_hash_collision_is_not_a_match(monkeypatch):
+    """Corpus words are looked up by a 64-bit hash; hits are re-checked as strings, so even a collision
+    (forced here: 'zzz' hashes like 'chest') reports nothing that is not really there."""
+    import training.ngram_index as module
+    from training.ngrams import normalized_codes, word_hashes
+
+    index, text = Index([QUESTION]), QUESTION.replace("chest", "zzz")
+    honest = [hit[:4] for hit in index.search([text])]  # the windows that do not hold the changed word
+    fake, real = word_hashes(normalized_codes("zzz"))[0], word_hashes(normalized_codes("chest"))[0]
+    monkeypatch.setattr(module, "word_hashes", lambda codes: np.where(word_hashes(codes) == fake, real,
+                                                                      word_hashes(codes)))
+    fooled = list(index.find(index.encode([text], WORD), WORD))
+    assert len(fooled) == len(tokens(QUESTION, WORD)) - 12 > len(honest) > 0  # the ids alone are fooled
+    assert [hit[:4] for hit in index.search([text])] == honest  # the reported matches are not
 
 
 def _store(tmp_path, language="en"):

@@ -20,7 +20,8 @@ from medtasks.spec import parse_task, task_name
 from medtasks.store import MissingData, has_split, read_records, split_path
 from training import textfiles
 from training.contamination_report import FORMAT, sample_order
-from training.ngrams import Index, Settings, token_spans, tokens
+from training.ngram_index import Index
+from training.ngrams import Settings, token_spans, tokens
 
 SPLIT = "test"
 BATCH_BYTES = 1 << 21  # text per search call: large enough to amortise numpy, small enough to stay in cache
