@@ -36,12 +36,14 @@ from training.textfiles import discover
 store, corpus, workers = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 cpu = lambda: sum(resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime
                   for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 start = time.perf_counter()
 test = TestSet.load(store, parse_tasks([sys.argv[4]]), Settings())
 index_s, index_rss = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 cpu0, wall0 = cpu(), time.perf_counter()
 found, totals = scan(test, discover([corpus]), workers=workers, progress_bar=False)
-print(json.dumps({"index_s": index_s, "index_rss_mb": index_rss / 1024, "scan_cpu_s": cpu() - cpu0,
+print(json.dumps({"index_s": index_s, "index_rss_mb": index_rss / 1024, "base_rss_mb": base_rss / 1024,
+                  "index_mb": test.index.nbytes() / 2**20, "scan_cpu_s": cpu() - cpu0,
                   "scan_wall_s": time.perf_counter() - wall0, "bytes": totals["bytes"],
                   "contaminated": len({test.refs[f][:2] for f in found.hits}),
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -103,13 +105,14 @@ def main() -> None:
             write_corpus(tmp / name, mb, sentences, planted, seed=mb)
         print(f"test set: {TASKS.count(',') + 1} English tasks; corpus S = {args.mb} MB, 2S = {2 * args.mb} MB "
               f"of {PART_MB} MB JSONL parts")
-        print(f"{'run':14} {'corpus MB':>9} {'index s':>8} {'index RSS MB':>12} {'scan CPU s':>10} {'wall s':>7} "
-              f"{'MB/s/core':>9} {'peak RSS MB':>11} {'contaminated':>12}")
+        print(f"{'run':14} {'corpus MB':>9} {'index s':>8} {'RSS after imports / index MB':>28} {'scan CPU s':>10} "
+              f"{'wall s':>7} {'MB/s/core':>9} {'peak RSS MB':>11} {'contaminated':>12}")
         for name, workers in (("S", 1), ("2S", 1), ("2S", args.workers)):
             r = measure(tmp / "store", tmp / name, workers)
             rss = max(r["peak_rss_mb"], r["children_peak_rss_mb"])
-            print(f"{name + f', {workers} proc':14} {r['bytes'] / 1e6:9.0f} {r['index_s']:8.1f} "
-                  f"{r['index_rss_mb']:12.0f} {r['scan_cpu_s']:10.1f} {r['scan_wall_s']:7.1f} "
+            memory = f"{r['base_rss_mb']:.0f} / {r['index_rss_mb']:.0f} (arrays {r['index_mb']:.0f})"
+            print(f"{name + f', {workers} proc':14} {r['bytes'] / 1e6:9.0f} {r['index_s']:8.1f} {memory:>28} "
+                  f"{r['scan_cpu_s']:10.1f} {r['scan_wall_s']:7.1f} "
                   f"{r['bytes'] / 1e6 / r['scan_cpu_s']:9.1f} {rss:11.0f} {r['contaminated']:12}")
         print("peak RSS of a multi-process run is the largest single process (each holds the index).")
 

@@ -32,6 +32,25 @@ def test_word_normalisation(raw, expected):
     assert tokens(raw, WORD) == expected
 
 
+def test_normalisation_matches_whole_string_nfkc():
+    """NFKC is applied only to the words that need it: the same as NFKC of the whole text, on random mixes
+    of decomposing, combining and composing characters (Hangul jamo, marks, ligatures, full width)."""
+    import random
+    import unicodedata
+
+    def reference(text):
+        return "".join(" " if unicodedata.category(c)[0] in "PS" or c.isspace() else c
+                       for c in unicodedata.normalize("NFKC", text)).casefold().split()
+
+    rng = random.Random(0)
+    alphabet = [chr(c) for c in [*range(9, 14), *range(32, 127), 0xA0, 0xB5, 0x301, 0x308, 0x327, 0x345, 0xE9,
+                                 0xDF, 0x3A3, 0x1100, 0x1161, 0x11A8, 0xAC00, 0x3000, 0xFF0C, 0x4E00, 0xFB01,
+                                 0x2126, 0x212B, 0x344, 0xF73, 0x1E9B, 0x323, 0x2460, 0xB47, 0xB3E, 0x2028, 0x85]]
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        assert normalize(text).split() == reference(text), repr(text)
+
+
 def test_character_tokens_and_modes():
     assert tokens("患者 男性，45岁！", CHAR) == ["患", "者", "男", "性", "4", "5", "岁"]
     assert normalize("，。！") == "   "

@@ -95,14 +95,14 @@ def to_markdown(report: dict) -> str:
              f"{s['char_min']}); normalisation: {s['normalization']}.",
              f"Corpus: {len(c['files'])} files, {c['bytes'] / 1e6:.1f} MB, {c['texts']} texts"
              + (f" (shard {c['shard']})" if c.get("shard") else "") + ".", "",
-             "| task | questions | contaminated | % | by question | by option | by context | fields too short |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| task | questions | contaminated | % | by question | by option | by context | fields checked "
+             "| fields too short |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, task in report["tasks"].items():
         kinds = [{_kind(f) for f in fields} for fields in task["matches"].values()]
         share = 100 * task["contaminated"] / task["questions"] if task["questions"] else 0.0
         lines.append(f"| {name} | {task['questions']} | {task['contaminated']} | {share:.1f} | "
                      + " | ".join(str(sum(kind in k for k in kinds)) for kind in ("question", "options", "context"))
-                     + f" | {task['fields']['too_short']} |")
+                     + f" | {task['fields']['checked']} | {task['fields']['too_short']} |")
     for name, task in report["tasks"].items():
         if not task["contaminated"]:
             continue
