@@ -227,3 +227,27 @@ def test_masking_cuts_only_the_overlap(tmp_path):
     assert masked == f"{before} {after}" and matches == {"medqa_en": {"q1": ["question"]}}
     assert (clean, none) == (before, {})
     assert decontaminate(test, [text], mask=False) == [(None, {"medqa_en": {"q1": ["question"]}})]
+
+
+def test_decontamination_options_are_part_of_the_resume_key(tmp_path, capsys):
+    """A decontaminated corpus resumes only against the same tasks, mode and test data."""
+    from pmc_samples import jats_article, write_package
+
+    store = _store(tmp_path)
+    package, _ = write_package(tmp_path / "oa_comm_xml.PMC001xxxxxx.baseline.2024-01-01.tar.gz",
+                               {"PMC1": jats_article("PMC1", extra=(QUESTION,)), "PMC2": jats_article("PMC2", seed=2)},
+                               {"PMC1": "CC BY", "PMC2": "CC BY"})
+    argv = ["corpus", str(package), "-o", str(tmp_path / "c"), "--quiet", "--store", str(store),
+            "--decontaminate-against", "medqa_en"]
+    assert main(argv) == 0
+    dropped = [json.loads(line) for line in open(tmp_path / "c" / "part-00000.dropped.jsonl")]
+    assert [(d["id"], d["reason"], d["detail"]) for d in dropped] == [("PMC1-0", "contaminated", "medqa_en q1 question")]
+    assert main(argv + ["--decontaminate-mode", "mask"]) == 2
+    assert "--decontaminate-mode drop -> mask" in capsys.readouterr().err
+    write_records(store, [Record("q9", "medqa", "en", "test", "Another question entirely, long enough to count "
+                                 "as a field of its own here.", {"A": "a", "B": "b", "C": "c", "D": "d"}, "A")])
+    assert main(argv) == 2
+    assert "the test questions in the store" in capsys.readouterr().err
+    assert main(["corpus", str(package), "-o", str(tmp_path / "d"), "--decontaminate-mode", "mask"]) == 2
+    assert "--decontaminate-mode needs --decontaminate-against" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()

@@ -35,8 +35,8 @@ def register(subparsers) -> None:
     p.add_argument("--decontaminate-against", metavar="TASKS",
                    help="tasks, comma-separated: chunks sharing an n-gram with one of their test questions are "
                         "dropped (or masked), each recorded with its reason in the dropped files")
-    p.add_argument("--decontaminate-mode", choices=("drop", "mask"), default="drop",
-                   help="drop the chunk, or cut the overlapping text out of it")
+    p.add_argument("--decontaminate-mode", choices=("drop", "mask"),
+                   help="drop the chunk (default), or cut the overlapping text out of it")
     _ngram_arguments(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_corpus)
@@ -153,12 +153,15 @@ def _contamination(args) -> int:
 
 
 def _corpus(args) -> int:
+    from medtasks.common import UsageError
     from training.corpus import DEFAULT_LICENSES, Options, prepare_corpus
 
     tasks = tuple(t.strip() for t in (args.decontaminate_against or "").split(",") if t.strip())
+    if args.decontaminate_mode and not tasks:
+        raise UsageError("--decontaminate-mode needs --decontaminate-against TASKS")
     options = Options(licenses=tuple(args.licenses or DEFAULT_LICENSES), max_words=args.max_words,
                       part_chunks=args.part_chunks, keep_retracted=args.keep_retracted, tokenizer=args.tokenizer,
-                      decontaminate_against=tasks, decontaminate_mode=args.decontaminate_mode,
+                      decontaminate_against=tasks, decontaminate_mode=args.decontaminate_mode or "drop",
                       ngrams=_settings(args), store=str(args.store) if args.store else None)
     manifest = prepare_corpus(args.packages, args.output, options, args.file_list, progress_bar=not args.quiet)
     dropped = ", ".join(f"{k} {v}" for k, v in manifest["dropped"].items()) or "none"
