@@ -26,13 +26,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # the project, and the fixture that writes lm-eval outputs
 
-from medtasks.benchmarks import BENCHMARKS  # noqa: E402
-from medtasks.languages import LANGUAGES  # noqa: E402
+from synthetic import Question, write_run  # noqa: E402
+
+from medtasks.spec import (
+    BENCHMARKS,  # noqa: E402
+    LANGUAGES,  # noqa: E402
+)
 from results.compare import Gate, compare_tables  # noqa: E402
 from results.leaderboard import summary_view  # noqa: E402
 from results.load import load_table  # noqa: E402
 from results.render import FORMATS, render  # noqa: E402
-from synthetic import Question, write_run  # noqa: E402
 
 TASKS = [f"{b}_{lang}" for lang in LANGUAGES for b in BENCHMARKS]
 

@@ -21,8 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from libre_server import FakeLibre  # noqa: E402
-from medtasks.languages import SOURCE_LANGUAGE  # noqa: E402
+
 from medtasks.sources import import_folder  # noqa: E402
+from medtasks.spec import SOURCE_LANGUAGE  # noqa: E402
 from medtasks.store import read_records, write_records  # noqa: E402
 from translation.backends import get_backend  # noqa: E402
 from translation.backends.base import Backend  # noqa: E402

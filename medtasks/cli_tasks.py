@@ -11,6 +11,8 @@ from pathlib import Path
 from medtasks.common import UsageError
 
 DEFAULT_SUITE = "medeval_en"
+BACKENDS = ("hf", "hf-prefix")  # lm-eval model types `medeval eval` and `medeval sweep` run
+REQUEST_CACHE = ".request_cache"  # under an output folder: answered requests of resumable runs
 
 
 def register(subparsers) -> None:
@@ -52,14 +54,18 @@ def register(subparsers) -> None:
     p.add_argument("--batch-size", default="1", help="lm-eval batch size (default 1)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:0 ... (default: cuda when available)")
     p.add_argument("--output", type=Path, default=Path("out/eval"), help="lm-eval output folder (default out/eval)")
+    p.add_argument("--backend", choices=BACKENDS, default="hf",
+                   help="lm-eval model type: hf, or hf-prefix (shared few-shot prefix computed once; default hf)")
+    p.add_argument("--resume", action="store_true",
+                   help=f"keep every answered request in OUTPUT/{REQUEST_CACHE}/ (lm-eval's --use_cache, one SQLite "
+                   "file per rank, written as each request is answered): a killed run, re-run with the same "
+                   "options, computes only what is missing")
     p.set_defaults(func=cmd_eval)
 
 
 def cmd_import(args) -> int:
     from medtasks import sources
-    from medtasks.benchmarks import ALL_BENCHMARKS
-    from medtasks.sources.folder import get_benchmark  # the built-in benchmarks, native exams included
-    from medtasks.languages import LANGUAGES, SOURCE_LANGUAGE
+    from medtasks.spec import ALL_BENCHMARKS, LANGUAGES, SOURCE_LANGUAGE, get_benchmark
     from medtasks.store import default_store, write_records
 
     store = args.store or default_store()
@@ -85,8 +91,9 @@ def cmd_import(args) -> int:
     elif args.bioinstructqa:
         written = sources.import_bioinstructqa(args.bioinstructqa, store, asked, args.languages)
     else:
-        written = write_records(store, sources.hub_records(asked or list(ALL_BENCHMARKS),
-                                                           args.languages or [SOURCE_LANGUAGE]))
+        languages = args.languages or [SOURCE_LANGUAGE]
+        on_hub = [key for key in ALL_BENCHMARKS if all(sources.on_hub(key, code) for code in languages)]
+        written = write_records(store, sources.hub_records(asked or on_hub, languages))
     if not written:
         raise UsageError(f"--{'bioinstructqa' if args.bioinstructqa else 'hub'}: no records for "
                          f"{', '.join(asked or ['any benchmark'])}; nothing was imported")
@@ -115,24 +122,38 @@ def print_skipped(data: Path, scan) -> None:
         print(f"not asked for (--benchmarks, --languages): {len(scan.not_asked)} file{'s' if len(scan.not_asked) != 1 else ''} of {data}", file=sys.stderr)
 
 
+TASK_SECTIONS = {"suite": "BioMistral's suite (groups medeval, medeval_<language>)",
+                 "extra": "beside the suite (own groups and tags)",
+                 "native": "native-language exams (groups medeval_native, medeval_native_<language>; "
+                           "* = written in that language)"}
+
+
 def cmd_tasks(args) -> int:
-    from medtasks.benchmarks import ALL_BENCHMARKS
-    from medtasks.languages import LANGUAGES
+    from medtasks import spec
+    from medtasks.store import default_store, has_split
     from medtasks.tasks import generate
 
     if args.generate:
         return generate.main([])
     if args.check:
         return generate.main(["--check"])
-    from medtasks.store import default_store, has_split
-
-    store = default_store()
-    print("task = <benchmark>_<language>   groups: medeval, medeval_<language>, medeval_truthfulqa   tags: medeval_<benchmark>")
-    print(f"test data in the store ({store}): + present, . not yet (imported or translated on first use)")
-    print(f"{'benchmark':28s} " + " ".join(f"{code:>3s}" for code in LANGUAGES) + "   title")
-    for key, bench in ALL_BENCHMARKS.items():
-        marks = " ".join(f"{'+' if has_split(store, key, code, 'test') else '.':>3s}" for code in LANGUAGES)
-        print(f"{key:28s} {marks}   {bench.title}")
+    registry, store = spec.current(), default_store()
+    codes = list(registry.languages)
+    print("task = <benchmark>_<language>; tag medeval_<benchmark>: one benchmark in all its languages")
+    print(f"+ test data in the store ({store}), . not yet (imported or translated on first use), blank: no such task")
+    if registry.spec_files:
+        print(f"spec files ({spec.SPEC_PATH_ENV}): {', '.join(map(str, registry.spec_files))}")
+    for kind, title in TASK_SECTIONS.items():
+        print(f"\n{title}\n{'benchmark':28s} " + " ".join(f"{code:>3s}" for code in codes) + "   title")
+        for key, bench in registry.benchmarks.items():
+            if bench.kind != kind:
+                continue
+            languages = registry.languages_of(bench)
+            marks = [("+" if has_split(store, key, code, "test") else ".")
+                     + ("*" if kind == "native" and code in bench.native_languages else "")
+                     if code in languages else "" for code in codes]
+            user = "" if bench.builtin else f"  [{bench.data.spec_file.name}]"
+            print(f"{key:28s} " + " ".join(f"{m:>3s}" for m in marks) + f"   {bench.title}{user}")
     return 0
 
 
@@ -144,9 +165,12 @@ def cmd_model(args) -> int:
 
 
 def lm_eval_command(model_path: str, tasks: str, output: Path, limit=None, fewshot_seed=1,
-                    num_fewshot=None, batch_size="1", device=None) -> list[str]:
-    command = [sys.executable, "-m", "lm_eval", "run", "--model", "hf",
-               "--model_args", f"pretrained={model_path}", "--tasks", tasks,
+                    num_fewshot=None, batch_size="1", device=None, backend="hf", model_args=(),
+                    request_cache: Path | None = None, launcher=()) -> list[str]:
+    """The `lm_eval run` command line of one evaluation; `launcher` replaces `python` (e.g. the words of
+    `accelerate launch --num_processes 8` for data parallel); `model_args` are extra key=value pairs."""
+    command = [*(launcher or [sys.executable]), "-m", "lm_eval", "run", "--model", backend,
+               "--model_args", ",".join([f"pretrained={model_path}", *model_args]), "--tasks", tasks,
                "--batch_size", str(batch_size), "--output_path", str(output), "--log_samples",
                "--metadata", json.dumps({"fewshot_seed": fewshot_seed})]
     if limit is not None:
@@ -155,31 +179,44 @@ def lm_eval_command(model_path: str, tasks: str, output: Path, limit=None, fewsh
         command += ["--num_fewshot", str(num_fewshot)]
     if device:
         command += ["--device", device]
+    if request_cache is not None:
+        command += ["--use_cache", str(request_cache)]
     return command
 
 
-def task_members() -> dict[str, list[tuple[str, str]]]:
-    """Every task, group and tag name we define -> the (benchmark, language) tasks it runs."""
-    from medtasks.spec import (BENCHMARKS, EXTRA_BENCHMARKS, LANGUAGES, SUITE_GROUP, TRUTHFULQA_GROUP,
-                               benchmark_tag, language_group, suite_languages, task_name)
+def request_cache(output: Path, backend: str, model_path: str, device: str | None) -> Path:
+    """The `--use_cache` prefix of a run (lm-eval adds `_rank<N>.db`): keyed by what decides the answers
+    (backend, model folder and the size and time of its config and weights, device), so a re-run
+    reuses it and another model, or weights rewritten in place, never do."""
+    from medtasks.common import MODEL_FILES, sha256_bytes
 
-    members = {SUITE_GROUP: [(b, l) for l in suite_languages() for b in BENCHMARKS],
-               TRUTHFULQA_GROUP: [(b, l) for b in EXTRA_BENCHMARKS for l in LANGUAGES]}
-    members.update({language_group(l): [(b, l) for b in BENCHMARKS] for l in LANGUAGES})
-    members.update({benchmark_tag(b): [(b, l) for l in LANGUAGES] for b in BENCHMARKS})
-    members.update({task_name(b, l): [(b, l)] for b in [*BENCHMARKS, *EXTRA_BENCHMARKS] for l in LANGUAGES})
-    return members
+    folder = Path(model_path).expanduser()
+    files = sorted({f for pattern in MODEL_FILES for f in folder.glob(pattern)}) if folder.is_dir() else []
+    identity = [backend, str(folder.resolve()) if folder.is_dir() else model_path, device or "auto",
+                [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files]]
+    key = sha256_bytes(json.dumps(identity).encode())[:16]
+    return Path(output) / REQUEST_CACHE / f"{backend}-{key}" / "requests"
 
 
-def known_names() -> list[str]:
-    """Every task, group and tag name we define (from the spec, as the generator)."""
-    return list(task_members())
+def run_lm_eval(command: list[str]) -> int:
+    """Run lm-eval as a child that dies with this process (Linux), even on kill -9, so that a killed
+    run leaves nothing writing on into its output folder and request cache."""
+    return subprocess.call(command, preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+
+
+def _die_with_parent() -> None:
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
 
 
 def resolve_tasks(tasks: str) -> str:
     """Check a comma-separated task list against our names; unknown ones fail listing the valid names."""
+    from medtasks.tasks.generate import catalogue
+
     names = [t.strip() for t in tasks.split(",") if t.strip()]
-    valid = known_names()
+    valid = list(catalogue())
     unknown = [t for t in names if t not in valid]
     if unknown or not names:
         raise UsageError(f"--tasks: unknown task or group {', '.join(unknown) or repr(tasks)}; valid names: "
@@ -189,7 +226,9 @@ def resolve_tasks(tasks: str) -> str:
 
 def expand_tasks(tasks: str) -> list[tuple[str, str]]:
     """The (benchmark, language) tasks a resolved task list runs, each once, in order."""
-    members = task_members()
+    from medtasks.tasks.generate import catalogue
+
+    members = catalogue()
     return list(dict.fromkeys(pair for name in tasks.split(",") for pair in members[name]))
 
 
@@ -222,9 +261,8 @@ def check_data(pairs: list[tuple[str, str]], fewshot_seed: int) -> None:
     """Every task's data, by the loader's own resolution (store, then $MEDTASKS_DATA, then the hub),
     before the model loads; every missing task is listed with the one command that produces it."""
     from medtasks import loader
-    from medtasks.languages import SOURCE_LANGUAGE
     from medtasks.sources import hints
-    from medtasks.spec import BENCHMARKS, task_name
+    from medtasks.spec import BENCHMARKS, SOURCE_LANGUAGE, task_name
     from medtasks.store import MissingData, default_store, has_split
 
     translate, english = {}, {}  # language -> {benchmark: task}; benchmark -> what is missing
@@ -272,11 +310,12 @@ def cmd_eval(args) -> int:
         check_model(args.model_path)
     check_data(expand_tasks(tasks), args.fewshot_seed)
     model_path = args.model_path or str(ensure_default_model())
-    command = lm_eval_command(model_path, tasks, args.output, args.limit, args.fewshot_seed,
-                              args.num_fewshot, args.batch_size, args.device)
+    cache = request_cache(args.output, args.backend, model_path, args.device) if args.resume else None
+    command = lm_eval_command(model_path, tasks, args.output, args.limit, args.fewshot_seed, args.num_fewshot,
+                              args.batch_size, args.device, args.backend, request_cache=cache)
     print("running:", " ".join(command), file=sys.stderr, flush=True)
     started = time.time()
-    code = subprocess.call(command)
+    code = run_lm_eval(command)
     if code == 0:
         results, samples = written_files(args.output, started)
         if not results:

@@ -13,10 +13,8 @@ import math
 
 import numpy as np
 
-from medtasks.benchmarks import BENCHMARKS
-from medtasks.languages import LANGUAGES
 from medtasks.metrics import expected_calibration_error
-
+from medtasks.spec import BENCHMARKS, LANGUAGES
 from results.leaderboard import UNIT, Cell, Grid, limited_note, question_counts, select
 from results.load import ResultsError
 from results.samples import Samples, samples_of

@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from medtasks.languages import LANGUAGES
-
+from medtasks.spec import LANGUAGES
 from results.gate import Gate, is_regression
 from results.leaderboard import LIMITED_MARK, UNIT
 from results.load import ResultsError

@@ -18,9 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from medtasks.benchmarks import BENCHMARKS, EXTRA_BENCHMARKS
-from medtasks.languages import LANGUAGES
-
+from medtasks.spec import BENCHMARKS, EXTRA_BENCHMARKS, LANGUAGES
 from results.load import ResultsError
 from results.stats import chance_centred, macro_average, mean_std
 

@@ -17,10 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from medtasks.common import UsageError
-from medtasks.benchmarks import ALL_BENCHMARKS
-from medtasks.languages import LANGUAGES
 from medtasks.records import DataError
-
+from medtasks.spec import ALL_BENCHMARKS, LANGUAGES
 from results.provenance import model_revision, project_commit
 from results.samples import read_samples
 

@@ -17,14 +17,20 @@ import math
 import re
 from pathlib import Path
 
-from medtasks.benchmarks import BENCHMARKS
 from medtasks.common import MODEL_CARD_JSON, require
-from medtasks.languages import LANGUAGES
 from medtasks.metrics import ECE_BINS
-
+from medtasks.spec import BENCHMARKS, LANGUAGES
 from results.calibration import reliability
-from results.leaderboard import (ACCURACY_METRICS, LIMITED_MARK, UNIT, limited_note, question_counts, select,
-                                 summary_view, task_chance)
+from results.leaderboard import (
+    ACCURACY_METRICS,
+    LIMITED_MARK,
+    UNIT,
+    limited_note,
+    question_counts,
+    select,
+    summary_view,
+    task_chance,
+)
 from results.load import ResultsError
 from results.render import number
 

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import math
 
-from medtasks.benchmarks import BENCHMARKS
-from medtasks.languages import LANGUAGES, SOURCE_LANGUAGE
 from medtasks.sources.hub import BIOINSTRUCTQA, MEDMCQA, MEDQA, MMLU, PUBMEDQA
-
+from medtasks.spec import BENCHMARKS, LANGUAGES, SOURCE_LANGUAGE
 from results.leaderboard import UNIT, select, summary_view
 from results.load import ResultsError, table_provenance
 from results.render import DECIMALS

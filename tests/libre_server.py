@@ -20,7 +20,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
-from medtasks.languages import LANGUAGES
+from medtasks.spec import LANGUAGES
 
 BLOCKS = {"ru": 0x0430, "ar": 0x0628, "zh": 0x4E00}  # test-only: where fake "translations" live
 _LONG_WORD = re.compile(r"[A-Za-z]{5,}")

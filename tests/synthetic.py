@@ -13,9 +13,11 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from medtasks.benchmarks import ALL_BENCHMARKS as BENCHMARKS  # the suite and the extra benchmarks
-from medtasks.languages import LANGUAGES
 from medtasks.metrics import expected_calibration_error
+from medtasks.spec import (
+    ALL_BENCHMARKS as BENCHMARKS,  # the suite and the extra benchmarks
+)
+from medtasks.spec import LANGUAGES
 
 
 @dataclass

@@ -4,10 +4,9 @@ import shlex
 
 import pytest
 
-from medtasks import cli, loader
-from medtasks.benchmarks import ALL_BENCHMARKS
+from medtasks import cli, spec
 from medtasks.common import UsageError
-from medtasks.languages import LANGUAGES
+from medtasks.resolve import how_to_prepare, resolve
 from medtasks.sources import hints, hub, hub_records
 
 COMMAND = re.compile(r"`(medeval [^`]+)`")
@@ -31,11 +30,10 @@ def missing_data_messages(tmp_path, monkeypatch) -> list[str]:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.delenv("MEDTASKS_DATA", raising=False)
     messages = []
-    for benchmark in ALL_BENCHMARKS:
-        for language in LANGUAGES:
-            with pytest.raises(UsageError) as err:
-                loader.ensure_split(tmp_path, benchmark, language, "test")
-            messages.append(str(err.value))
+    for benchmark, language in spec.task_pairs():
+        with pytest.raises(UsageError) as err:
+            resolve(benchmark, language, "test", tmp_path)
+        messages.append(str(err.value))
     return messages
 
 
@@ -54,7 +52,7 @@ def test_hint_builders_give_commands_that_parse():
 
 
 def test_every_command_in_the_loader_and_hub_messages_parses(tmp_path, monkeypatch):
-    messages = [loader.how_to_prepare(b, l) for b in ALL_BENCHMARKS for l in LANGUAGES]
+    messages = [how_to_prepare(b, l) for b, l in spec.task_pairs()]
     messages += [hub.OFFLINE_HELP] + missing_data_messages(tmp_path, monkeypatch)
     with pytest.raises(UsageError) as err:
         hub_records(["truthfulqa_med"], ["fr"])

@@ -1,11 +1,16 @@
-"""The task loader: few-shot selection by seed, import on first use, clear errors for missing data."""
+"""The task loader and the resolver behind it: few-shot selection by seed, import on first use, clear errors."""
 import time
 
 import pytest
 
 from medtasks import loader
+from medtasks.resolve import resolve, resolve_fewshot
 from medtasks.records import Record
 from medtasks.store import MissingData, write_records
+
+
+def fewshot_examples(store, benchmark, seed):
+    return resolve_fewshot(benchmark, "en", seed, store).records
 
 
 def rec(i, split="fewshot", benchmark="medqa", language="en"):
@@ -21,21 +26,21 @@ def pool_store(tmp_path):
 
 
 def test_same_seed_same_examples_and_seeds_differ(pool_store):
-    first = [r.id for r in loader.fewshot_examples(pool_store, "medqa", 1)]
-    assert first == [r.id for r in loader.fewshot_examples(pool_store, "medqa", 1)]
-    assert len({tuple(first[:3])} | {tuple(r.id for r in loader.fewshot_examples(pool_store, "medqa", s)[:3])
+    first = [r.id for r in fewshot_examples(pool_store, "medqa", 1)]
+    assert first == [r.id for r in fewshot_examples(pool_store, "medqa", 1)]
+    assert len({tuple(first[:3])} | {tuple(r.id for r in fewshot_examples(pool_store, "medqa", s)[:3])
                                       for s in (2, 3)}) == 3
     assert sorted(first) == sorted(f"medqa-fewshot-{i}" for i in range(20))  # a permutation of the pool
 
 
 def test_fixed_sets_win_over_the_pool(pool_store):
     write_records(pool_store, [rec(i, "fewshot2") for i in (7, 3, 5)])
-    assert [r.id for r in loader.fewshot_examples(pool_store, "medqa", 2)] == [
+    assert [r.id for r in fewshot_examples(pool_store, "medqa", 2)] == [
         "medqa-fewshot2-7", "medqa-fewshot2-3", "medqa-fewshot2-5"]  # kept in their order
 
 
 def test_medqa5_falls_back_to_the_medqa_pool(pool_store):
-    assert loader.fewshot_examples(pool_store, "medqa5", 1)[0].benchmark == "medqa"
+    assert fewshot_examples(pool_store, "medqa5", 1)[0].benchmark == "medqa"
 
 
 def test_dataset_has_test_and_fewshot_splits(pool_store, monkeypatch):
@@ -43,7 +48,7 @@ def test_dataset_has_test_and_fewshot_splits(pool_store, monkeypatch):
     ds = loader.load_task_dataset(benchmark="medqa", language="en", fewshot_seed=3, version=1.0)
     assert ds["test"].num_rows == 5 and ds["fewshot"].num_rows == 20
     assert ds["test"][0]["options"] == ["A text 0", "B text 0", "C text 0", "D text 0"]
-    assert ds["fewshot"][0]["id"] == loader.fewshot_examples(pool_store, "medqa", 3)[0].id
+    assert ds["fewshot"][0]["id"] == fewshot_examples(pool_store, "medqa", 3)[0].id
 
 
 def test_missing_language_says_how_to_produce_it(tmp_path, monkeypatch):

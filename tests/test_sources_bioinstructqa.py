@@ -6,10 +6,10 @@ import zipfile
 
 import pytest
 
-from medtasks.languages import LANGUAGES
 from medtasks.records import DataError
 from medtasks.sources import import_bioinstructqa
 from medtasks.sources.common import iter_json_array
+from medtasks.spec import LANGUAGES
 from medtasks.store import read_records
 
 OTHER = [code for code in LANGUAGES if code != "en"]

@@ -4,9 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from medtasks.benchmarks import BENCHMARKS
-from medtasks.spec import NATIVE_BENCHMARKS
 from medtasks.sources import import_folder
+from medtasks.spec import BENCHMARKS, NATIVE_BENCHMARKS
 from medtasks.store import read_manifest, read_records
 
 MMLU_SIZES = {"anatomy": 135, "clinical_knowledge": 265, "college_biology": 144, "college_medicine": 173,

@@ -9,8 +9,7 @@ import pytest
 from task_yaml import load_task_yaml
 
 from medtasks import _discovery
-from medtasks.benchmarks import BENCHMARKS
-from medtasks.languages import LANGUAGES
+from medtasks.spec import BENCHMARKS, LANGUAGES
 from medtasks.tasks import generate
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,11 +1,11 @@
 """The leaderboard's truthfulness columns: TruthfulQA (truthfulqa_med, zero-shot) beside the ten-task
 averages, never inside them. Runs are lm-eval-format files from known outcomes (tests/synthetic.py)."""
 import pytest
+from synthetic import Question, write_run
 
-from medtasks.benchmarks import BENCHMARKS
+from medtasks.spec import BENCHMARKS
 from results.leaderboard import build_view, select
 from results.load import load_table, parse_task
-from synthetic import Question, write_run
 
 
 def _questions(prefix, n, right):

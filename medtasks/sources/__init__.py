@@ -12,15 +12,38 @@ from collections import Counter
 from functools import partial
 from pathlib import Path
 
-from medtasks.benchmarks import ALL_BENCHMARKS, BENCHMARKS, get_benchmark
 from medtasks.common import UsageError
-from medtasks.languages import SOURCE_LANGUAGE, get_language
 from medtasks.records import Record
-from medtasks.sources import bioinstructqa, fewshot_pool, hints, hub, medmcqa, medqa, mmlu, pubmedqa, truthfulqa
-from medtasks.sources import exam_zh, frenchmedmcqa, head_qa
+from medtasks.sources import (
+    bioinstructqa,
+    exam_zh,
+    fewshot_pool,
+    frenchmedmcqa,
+    head_qa,
+    hints,
+    hub,
+    medmcqa,
+    medqa,
+    mmlu,
+    pubmedqa,
+    truthfulqa,
+)
 from medtasks.sources.common import Importer, log
-from medtasks.sources.folder import LAYOUT, FolderScan, expected_file, folder_records, scan_folder
+from medtasks.sources.folder import (
+    LAYOUT,
+    FolderScan,
+    expected_file,
+    folder_records,
+    scan_folder,
+)
 from medtasks.sources.hub import HubUnavailable
+from medtasks.spec import (
+    ALL_BENCHMARKS,
+    BENCHMARKS,
+    SOURCE_LANGUAGE,
+    get_benchmark,
+    get_language,
+)
 from medtasks.store import write_records
 
 __all__ = ["IMPORTERS", "Importer", "HubUnavailable", "get_importer", "import_folder", "import_bioinstructqa",
@@ -120,3 +143,39 @@ def hub_records(benchmarks, languages=(SOURCE_LANGUAGE,)) -> list[Record]:
 def import_hub(benchmark: str, store, language: str = SOURCE_LANGUAGE) -> dict[str, int]:
     """Fetch `benchmark` in `language` from the hub and store it (see hub_records)."""
     return write_records(Path(store), hub_records([benchmark], [language]))
+
+
+def on_hub(benchmark: str, language: str) -> bool:
+    """Whether `import_hub` can provide benchmark/language (English originals; the suite's other
+    languages through BioInstructQA)."""
+    bench = get_benchmark(benchmark)
+    if language == SOURCE_LANGUAGE:
+        return bench.key in hub.FETCHERS or bench.family == "mmlu" or bench.key in BENCHMARKS
+    return bench.key in BENCHMARKS
+
+
+def spec_benchmark_records(bench) -> list[Record]:
+    """Every question a user's spec file names for `bench`, read with the common layout (sources.table)
+    or with one of the importers above, relabelled to the benchmark, language and split it names."""
+    import dataclasses
+
+    from medtasks.records import split_name, validate
+    from medtasks.sources import table
+
+    source, records = bench.data, []
+    for (language, split), path in sorted(source.files.items()):
+        if not source.importer:
+            records += table.read(source, bench.key, language, split)
+            continue
+        if source.importer not in IMPORTERS or source.importer == "hub":
+            raise UsageError(f"spec file {source.spec_file}: benchmark {bench.key!r}: importer {source.importer!r} "
+                             f"cannot read a file; valid: {', '.join(k for k in IMPORTERS if k != 'hub')}")
+        for record in IMPORTERS[source.importer].read(path):
+            relabelled = dataclasses.replace(record, benchmark=bench.key, language=language, split=split_name(split))
+            records.append(validate(relabelled, str(path), record.provenance.get("row")))
+    return records
+
+
+def import_spec_benchmark(bench, store) -> dict[str, int]:
+    """Import what a user's spec file names for `bench` into the store, in one transaction."""
+    return write_records(Path(store), spec_benchmark_records(bench))

@@ -17,11 +17,20 @@ import zipfile
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from medtasks.benchmarks import BENCHMARKS
-from medtasks.languages import LANGUAGES, SOURCE_LANGUAGE
 from medtasks.records import DataError, Record
-from medtasks.sources.common import (answer_letter, check_unique, checked, field, iter_json_array, log,
-                                     ordered_options, provenance, text_field, utf8_only)
+from medtasks.sources.common import (
+    answer_letter,
+    check_unique,
+    checked,
+    field,
+    iter_json_array,
+    log,
+    ordered_options,
+    provenance,
+    text_field,
+    utf8_only,
+)
+from medtasks.spec import BENCHMARKS, LANGUAGES, SOURCE_LANGUAGE
 from medtasks.store import sha256_file
 
 NAME = "bioinstructqa"

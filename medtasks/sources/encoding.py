@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 from typing import BinaryIO, Callable
 
-from medtasks.languages import LANGUAGES
 from medtasks.records import DataError
+from medtasks.spec import LANGUAGES
 
 # Legacy encodings a user's file in each language is likely to be in, in the order they are tried
 # (an earlier one wins a tie). Chinese: gb18030 (a superset of GBK / GB2312); Big5 is not tried

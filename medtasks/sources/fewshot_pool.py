@@ -11,10 +11,20 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from medtasks.benchmarks import BENCHMARKS
 from medtasks.records import DataError, Record
-from medtasks.sources.common import (answer_letter, check_unique, checked, field, load_json, log, provenance,
-                                     require_rows, source_name, text_field)
+from medtasks.sources.common import (
+    answer_letter,
+    check_unique,
+    checked,
+    field,
+    load_json,
+    log,
+    provenance,
+    require_rows,
+    source_name,
+    text_field,
+)
+from medtasks.spec import BENCHMARKS
 from medtasks.store import sha256_file
 
 NAME = "fewshot_pool"

@@ -9,9 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from medtasks.languages import LANGUAGES, SOURCE_LANGUAGE
 from medtasks.records import DataError, Exclusion, Record
-from medtasks.sources import fewshot_pool, medmcqa, medqa, mmlu, native, pubmedqa, truthfulqa
+from medtasks.sources import (
+    fewshot_pool,
+    medmcqa,
+    medqa,
+    mmlu,
+    native,
+    pubmedqa,
+    truthfulqa,
+)
+from medtasks.spec import LANGUAGES, SOURCE_LANGUAGE
 from medtasks.spec.benchmarks import BUILTIN_BENCHMARKS
 
 # Where each original file sits in a MEDTASKS_DATA folder ({n}: option count, {subject}, {Language}).

@@ -17,10 +17,10 @@ import urllib.request
 from pathlib import Path
 
 from medtasks.common import UsageError
-from medtasks.benchmarks import BENCHMARKS, get_benchmark
 from medtasks.records import DataError, Record
 from medtasks.sources import hints, medmcqa, pubmedqa, truthfulqa
 from medtasks.sources.common import checked, field, provenance, text_field
+from medtasks.spec import BENCHMARKS, get_benchmark
 
 NAME = "hub"
 MEDQA = "GBaker/MedQA-USMLE-4-options-hf"  # sent1 = question, ending0..3, label 0-3

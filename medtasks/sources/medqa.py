@@ -8,10 +8,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from medtasks.benchmarks import BENCHMARKS, get_benchmark
 from medtasks.records import DataError, Record
-from medtasks.sources.common import (answer_letter, check_unique, checked, field, iter_jsonl, ordered_options,
-                                     provenance, require_rows, source_name, text_field)
+from medtasks.sources.common import (
+    answer_letter,
+    check_unique,
+    checked,
+    field,
+    iter_jsonl,
+    ordered_options,
+    provenance,
+    require_rows,
+    source_name,
+    text_field,
+)
+from medtasks.spec import BENCHMARKS, get_benchmark
 from medtasks.store import sha256_file
 
 NAME = "medqa"

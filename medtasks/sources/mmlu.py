@@ -11,9 +11,16 @@ import csv
 import re
 from pathlib import Path
 
-from medtasks.benchmarks import BENCHMARKS
 from medtasks.records import DataError, Record
-from medtasks.sources.common import checked, check_unique, provenance, require_rows, source_name, utf8_only
+from medtasks.sources.common import (
+    check_unique,
+    checked,
+    provenance,
+    require_rows,
+    source_name,
+    utf8_only,
+)
+from medtasks.spec import BENCHMARKS
 from medtasks.store import sha256_file
 
 NAME = "mmlu"

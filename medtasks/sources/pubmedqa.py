@@ -9,10 +9,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from medtasks.benchmarks import PUBMEDQA_LABELS
 from medtasks.records import DataError, Record
-from medtasks.sources.common import (check_unique, checked, field, load_json, provenance, require_rows, source_name,
-                                     text_field)
+from medtasks.sources.common import (
+    check_unique,
+    checked,
+    field,
+    load_json,
+    provenance,
+    require_rows,
+    source_name,
+    text_field,
+)
+from medtasks.spec import PUBMEDQA_LABELS
 from medtasks.store import sha256_file
 
 NAME = "pubmedqa"

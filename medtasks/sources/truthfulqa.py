@@ -21,9 +21,17 @@ import os
 from pathlib import Path
 from typing import Iterable
 
-from medtasks.benchmarks import EXTRA_BENCHMARKS
 from medtasks.records import DataError, Record
-from medtasks.sources.common import checked, check_unique, log, provenance, require_rows, source_name, utf8_only
+from medtasks.sources.common import (
+    check_unique,
+    checked,
+    log,
+    provenance,
+    require_rows,
+    source_name,
+    utf8_only,
+)
+from medtasks.spec import EXTRA_BENCHMARKS
 from medtasks.store import sha256_file
 
 NAME = "truthfulqa"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from medtasks import spec
@@ -130,12 +131,69 @@ def _tasks(root: Path, pairs, include) -> dict[Path, str]:
     return files
 
 
-def _suite_group(root: Path, language: str) -> tuple[Path, str]:
-    members = [spec.task_name(b, language) for b in spec.BENCHMARKS]
+@dataclass(frozen=True)
+class Group:
+    name: str
+    alias: str
+    members: tuple[str, ...]  # task or group names
+    metrics: tuple[str, ...]  # aggregated over the leaf tasks (macro mean); () = no aggregate
+    folder: str  # relative to the tasks folder
+    file: str
+
+
+def groups(builtin: bool = True) -> list[Group]:
+    """The groups of the package (builtin) or of the user's spec files (not builtin). One definition,
+    read by the YAML writer and by `medeval eval` when it expands a group into tasks."""
+    pairs = [(b, l) for b, l in spec.task_pairs()
+             if (spec.get_benchmark(b).builtin and spec.get_language(l).builtin) == builtin]
+    languages = [code for code, lang in spec.current().languages.items() if lang.builtin == builtin]
+    single = spec.metrics_for("single")
+    found = [_suite_group(code) for code in languages]
+    if not builtin:
+        return found
+    found.append(Group(spec.SUITE_GROUP, "Medical QA, all languages (macro mean over tasks)",
+                       tuple(spec.language_group(l) for l in spec.suite_languages()), single, "", f"_{spec.SUITE_GROUP}.yaml"))
+    found.append(Group(spec.TRUTHFULQA_GROUP, "TruthfulQA medical categories, all languages (macro mean over languages)",
+                       tuple(spec.task_name("truthfulqa_med", l) for l in languages), single,
+                       EXTRA_DIR["truthfulqa_med"], "_truthfulqa.yaml"))  # not _medeval_*: the suite's group files
+    return found + _native_groups(pairs)
+
+
+def _suite_group(language: str) -> Group:
+    members = tuple(spec.task_name(b, language) for b in spec.BENCHMARKS)
     name = spec.get_language(language).name
-    return (root / language / f"_{spec.language_group(language)}.yaml",
-            group_yaml(spec.language_group(language), f"Medical QA, {name} (macro mean of {_count(members)})",
-                       members, spec.metrics_for("single")))
+    return Group(spec.language_group(language), f"Medical QA, {name} (macro mean of {_count(members)})", members,
+                 spec.metrics_for("single"), language, f"_{spec.language_group(language)}.yaml")
+
+
+def _native_groups(pairs) -> list[Group]:
+    """medeval_native_<lang>: single-answer exams in their own language; medeval_native_multi: the
+    multi-answer ones (other metrics); medeval_native: all of them (no aggregate across metric kinds)."""
+    native = [(b, l) for b, l in pairs
+              if spec.get_benchmark(b).kind == "native" and l in spec.get_benchmark(b).native_languages]
+    found = []
+    for language in dict.fromkeys(l for _, l in native):
+        tasks = tuple(spec.task_name(b, l) for b, l in native
+                      if l == language and spec.get_benchmark(b).answers == "single")
+        name = spec.get_language(language).name
+        found.append(Group(spec.native_group(language), f"Native medical exams, {name} (macro mean of {_count(tasks)})",
+                           tasks, spec.metrics_for("single"), NATIVE_DIR, f"_native_{language}.yaml"))
+    multi = tuple(spec.task_name(b, l) for b, l in native if spec.get_benchmark(b).answers == "multi")
+    found.append(Group(NATIVE_MULTI_GROUP, f"Native medical exams with several correct answers (macro mean of "
+                       f"{_count(multi)})", multi, spec.metrics_for("multi"), NATIVE_DIR, "_native_multi.yaml"))
+    found.append(Group(spec.NATIVE_GROUP, "Native medical exams, every language (see the per-language groups for "
+                       "scores)", tuple(g.name for g in found), (), NATIVE_DIR, "_native.yaml"))
+    return found
+
+
+def catalogue() -> dict[str, list[tuple[str, str]]]:
+    """Every task, group and tag name of the spec in force -> the (benchmark, language) tasks it runs."""
+    names = {spec.task_name(b, l): [(b, l)] for b, l in spec.task_pairs()}
+    for benchmark, language in spec.task_pairs():
+        names.setdefault(spec.benchmark_tag(benchmark), []).append((benchmark, language))
+    for group in [*groups(True), *groups(False)]:  # members come before the groups that hold them
+        names[group.name] = [pair for member in group.members for pair in names[member]]
+    return names
 
 
 def expected_files() -> dict[Path, str]:
@@ -144,40 +202,8 @@ def expected_files() -> dict[Path, str]:
     used = sorted({(spec.get_benchmark(b).regime, spec.get_benchmark(b).answers) for b, _ in builtin})
     files = {TASKS_DIR / template_name(regime, answers): template_yaml(regime, answers) for regime, answers in used}
     files.update(_tasks(TASKS_DIR, builtin, lambda template: f"../{template}"))
-    languages = spec.suite_languages()
-    for language in languages:
-        path, text = _suite_group(TASKS_DIR, language)
-        files[path] = text
-    files[TASKS_DIR / f"_{spec.SUITE_GROUP}.yaml"] = group_yaml(
-        spec.SUITE_GROUP, "Medical QA, all languages (macro mean over tasks)",
-        [spec.language_group(l) for l in languages], spec.metrics_for("single"))
-    files[TASKS_DIR / EXTRA_DIR["truthfulqa_med"] / "_truthfulqa.yaml"] = group_yaml(  # not _medeval_*: suite groups
-        spec.TRUTHFULQA_GROUP, "TruthfulQA medical categories, all languages (macro mean over languages)",
-        [spec.task_name("truthfulqa_med", l) for l in languages], spec.metrics_for("single"))
-    files.update(_native_groups(builtin))
-    return files
-
-
-def _native_groups(pairs) -> dict[Path, str]:
-    """medeval_native_<lang>: single-answer exams in their own language; medeval_native_multi: the
-    multi-answer ones (other metrics); medeval_native: all of them (no aggregate across metric kinds)."""
-    native = [(b, l) for b, l in pairs
-              if spec.get_benchmark(b).kind == "native" and l in spec.get_benchmark(b).native_languages]
-    folder, files, members = TASKS_DIR / NATIVE_DIR, {}, []
-    for language in dict.fromkeys(l for _, l in native):
-        tasks = [spec.task_name(b, l) for b, l in native if l == language and spec.get_benchmark(b).answers == "single"]
-        name = spec.get_language(language).name
-        files[folder / f"_native_{language}.yaml"] = group_yaml(
-            spec.native_group(language), f"Native medical exams, {name} (macro mean of {_count(tasks)})",
-            tasks, spec.metrics_for("single"))
-        members.append(spec.native_group(language))
-    multi = [spec.task_name(b, l) for b, l in native if spec.get_benchmark(b).answers == "multi"]
-    files[folder / "_native_multi.yaml"] = group_yaml(
-        NATIVE_MULTI_GROUP, f"Native medical exams with several correct answers (macro mean of {_count(multi)})",
-        multi, spec.metrics_for("multi"))
-    files[folder / "_native.yaml"] = group_yaml(
-        spec.NATIVE_GROUP, "Native medical exams, every language (see the per-language groups for scores)",
-        [*members, NATIVE_MULTI_GROUP], ())
+    files.update({TASKS_DIR / g.folder / g.file: group_yaml(g.name, g.alias, list(g.members), g.metrics)
+                  for g in groups(True)})
     return files
 
 
@@ -195,10 +221,8 @@ def user_files() -> dict[str, str]:
     for regime, answers in {(spec.get_benchmark(b).regime, spec.get_benchmark(b).answers) for b, _ in pairs}:
         if template_name(regime, answers) not in packaged:
             files[root / template_name(regime, answers)] = template_yaml(regime, answers)
-    for code, lang in spec.current().languages.items():
-        if not lang.builtin:
-            path, text = _suite_group(root, code)
-            files[path] = text
+    files.update({root / g.folder / g.file: group_yaml(g.name, g.alias, list(g.members), g.metrics)
+                  for g in groups(False)})
     return {str(path.relative_to(root)): text for path, text in files.items()}
 
 

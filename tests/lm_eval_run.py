@@ -1,0 +1,32 @@
+"""The one way tests run plain `lm_eval` (a subprocess, no --include_path) and read what it wrote."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+LM_EVAL = [sys.executable, "-m", "lm_eval", "run"]
+
+
+def run_lm_eval(model, tasks: str, out: Path, *, store: Path, data: Path | None = None, limit=None,
+                backend: str = "hf", extra=(), env=None, timeout: int = 900) -> subprocess.CompletedProcess:
+    """`lm_eval run` on CPU with samples logged, our store, and MEDTASKS_DATA only when `data` is given."""
+    environment = {**os.environ, "MEDTASKS_STORE": str(store), "HF_HUB_OFFLINE": "1", **(env or {})}
+    environment.pop("MEDTASKS_DATA", None)
+    if data:
+        environment["MEDTASKS_DATA"] = str(data)
+    command = [*LM_EVAL, "--model", backend, "--model_args", f"pretrained={model}", "--device", "cpu",
+               "--tasks", tasks, "--log_samples", "--output_path", str(out), *extra]
+    if limit is not None:
+        command += ["--limit", str(limit)]
+    return subprocess.run(command, capture_output=True, text=True, env=environment, timeout=timeout)
+
+
+def load_run(out: Path) -> tuple[dict, dict[str, list[dict]]]:
+    """(results_*.json, {task: samples}) of one lm-eval output folder."""
+    results = json.loads(next(Path(out).rglob("results_*.json")).read_text())
+    samples = {}
+    for path in Path(out).rglob("samples_*.jsonl"):
+        task = path.name[len("samples_"):].rsplit("_", 1)[0]
+        samples[task] = [json.loads(line) for line in path.read_text().splitlines()]
+    return results, samples
