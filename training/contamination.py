@@ -116,7 +116,7 @@ def _search(test: TestSet, path: str, batch: list, found: Found, samples: int) -
             found.hits[field_index] = found.hits.get(field_index, 0) + 1
             found.positions.setdefault(field_index, set()).add(int(position))
             kept = found.samples.setdefault(field_index, [])
-            if len(kept) < samples:
+            if len(kept) < samples and all(s["line"] != line for s in kept):  # one sample per corpus line
                 kept.append({"file": path, "line": line, "byte": offset, "chunk": chunk,
                              **_span(text, mode, start, k)})
 
@@ -247,12 +247,10 @@ def _masked(test: TestSet, text: str, rounds: int = 5) -> str | None:
         found = list(test.index.search([text]))
         if not found:
             return text if text.split() else None
-        cuts = []
-        for _, mode, start, k, _ in found:
-            spans = token_spans(text, mode)
-            if len(spans) != len(tokens(text, mode)):
-                return None
-            cuts.append((spans[start][0], spans[start + k - 1][1]))
+        spans = {mode: token_spans(text, mode) for mode in {hit[1] for hit in found}}
+        if any(len(s) != len(tokens(text, mode)) for mode, s in spans.items()):
+            return None
+        cuts = [(spans[mode][start][0], spans[mode][start + k - 1][1]) for _, mode, start, k, _ in found]
         pieces, end = [], 0
         for begin, stop in sorted(cuts):
             if begin > end:
