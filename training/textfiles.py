@@ -20,9 +20,10 @@ from typing import Iterator
 
 from medtasks.common import UsageError, require
 from medtasks.records import DataError
+from training.corpus import FORMAT as CORPUS_FORMAT
+from training.corpus import corpus_files
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
-CORPUS_FORMAT = "medeval-pmc-corpus/1"  # training.corpus.FORMAT, read here without importing the corpus builder
 
 
 def _open_zst(path, mode: str = "rb"):
@@ -60,7 +61,7 @@ def discover(inputs: list[str | Path]) -> list[Path]:
         if item.is_file():
             files.append(item)
         elif (item / "manifest.json").is_file() and _is_corpus(item / "manifest.json"):
-            files += [item / part["file"] for part in json.loads((item / "manifest.json").read_text())["parts"]]
+            files += corpus_files(item)
         elif item.is_dir():
             files += sorted(p for p in item.rglob("*") if p.is_file()
                             and not any(part.startswith(".") for part in p.relative_to(item).parts))
