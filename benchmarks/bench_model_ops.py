@@ -80,7 +80,7 @@ def bench_merges(root: Path, sizes: list[str], preset: str, shard_size: str) -> 
     return rows
 
 
-def bench_quant(root: Path, size: str, methods: list[str], new_tokens: int) -> list[dict]:
+def bench_quant(root: Path, size: str, methods: list[str], new_tokens: int, repeats: int) -> list[dict]:
     from model_ops.quantize import quantize
     from model_ops.variants import Variant, build_table
 
@@ -95,7 +95,8 @@ def bench_quant(root: Path, size: str, methods: list[str], new_tokens: int) -> l
             continue
         print(f"quantize {method}: {time.perf_counter() - start:.1f} s", flush=True)
         variants.append(Variant(method, out))
-    return build_table(Variant("original", src), variants, tasks=[], limit=None, new_tokens=new_tokens)
+    return build_table(Variant("original", src), variants, tasks=[], limit=None, new_tokens=new_tokens,
+                       repeats=repeats)
 
 
 def main() -> int:
@@ -105,6 +106,7 @@ def main() -> int:
     parser.add_argument("--shard-size", default="100M", help="output shard size (bytes, mergekit notation) for the merges")
     parser.add_argument("--methods", nargs="+", default=["bnb-nf4", "bnb-fp4", "bnb-int8", "gguf-q8_0", "gguf-q4_0"])
     parser.add_argument("--new-tokens", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=3, help="timed generation passes per model (median shown)")
     args = parser.parse_args()
 
     from model_ops.variants import to_markdown
@@ -122,11 +124,12 @@ def main() -> int:
         print(f"private memory grew {growth:.0f} MB for {large['model_mb'] - small['model_mb']:.0f} MB more model: "
               f"{growth / shard_mb:.2f} output shards of {shard_mb:.0f} MB (mergekit writes one shard in the "
               f"background while the next fills)\n")
-        rows = bench_quant(root, args.sizes[0], args.methods, args.new_tokens)
-        print(f"\nquantized variants of the {args.sizes[0]} model (CPU, {args.new_tokens} new tokens x 4 prompts):")
-        print(to_markdown(rows))
-        print(json.dumps({"merges": merges, "variants": [{k: r[k] for k in ("name", "size_bytes", "size_ratio",
-                          "peak_load_mb", "memory_ratio", "tokens_per_s", "speed_ratio")} for r in rows]}))
+        rows = bench_quant(root, args.sizes[0], args.methods, args.new_tokens, args.repeats)
+        print(f"\nquantized variants of the {args.sizes[0]} model:")
+        print(to_markdown(rows, {"device": "cpu", "new_tokens": args.new_tokens, "repeats": args.repeats}))
+        print(json.dumps({"merges": merges, "variants": [{k: r[k] for k in (
+            "name", "size_bytes", "size_ratio", "weights_mb", "peak_memory_mb", "memory_ratio", "tokens_per_s",
+            "tokens_per_s_min", "tokens_per_s_max", "speed_ratio")} for r in rows]}))
     return 0
 
 

@@ -62,14 +62,17 @@ def cmd_variants(args) -> int:
         with open(args.prompts, encoding="utf-8") as fh:
             prompts = [line.strip() for line in fh if line.strip()]
     tasks = [t for t in args.tasks.split(",") if t] if args.tasks else []
+    if args.repeats < 1 or args.new_tokens < 1:
+        raise UsageError("--repeats and --new-tokens must be at least 1")
     rows = build_table(original, variants, tasks=tasks, limit=args.limit, prompts=prompts,
-                       new_tokens=args.new_tokens, device=args.device, include_path=args.include_path)
+                       new_tokens=args.new_tokens, device=args.device, include_path=args.include_path,
+                       repeats=args.repeats)
     settings = {"tasks": tasks, "limit": args.limit, "new_tokens": args.new_tokens, "device": args.device,
-                "prompts": prompts or "built-in"}
+                "repeats": args.repeats, "prompts": prompts or "built-in"}
     md, js = write_table(rows, args.out, settings)
     print(md.read_text(encoding="utf-8"))
     print(f"written: {md} and {js}")
-    return 0
+    return EXIT_OK
 
 
 def register(subparsers) -> None:
@@ -109,8 +112,10 @@ def register(subparsers) -> None:
     var = subparsers.add_parser(
         "variants", help="table of a model and its variants: size, memory, speed, accuracy (Markdown + JSON)",
         description="Generate BioMistral's quantization table: for the original and each variant, size on "
-        "disk, peak memory when loaded, tokens per second on the same prompts and accuracy on --tasks, each "
-        "relative to the original. Each model is measured in its own process, one after another.")
+        "disk, memory while running (peak resident growth over loading and generating; weights in memory), "
+        "tokens per second on the same prompts (median and min-max of --repeats passes after a warm-up) and "
+        "acc / strict_acc per task on --tasks, each relative to the original. Each model is measured in its "
+        "own process, one after another; the Markdown states how.")
     var.add_argument("--original", required=True, help="the original model directory (NAME=DIR allowed)")
     var.add_argument("--variant", action="append", default=[], help="NAME=DIR or DIR (repeat)")
     var.add_argument("--tasks", default="", help="comma-separated lm-eval tasks, e.g. medqa_en,pubmedqa_en")
@@ -118,6 +123,9 @@ def register(subparsers) -> None:
     var.add_argument("--include-path", help="extra lm-eval task folder, if the tasks are not installed")
     var.add_argument("--prompts", help="file with one generation prompt per line (default: built-in)")
     var.add_argument("--new-tokens", type=int, default=32, help="tokens generated per prompt (default 32)")
+    var.add_argument("--repeats", type=int, default=3,
+                     help="timed generation passes after one warm-up; the table shows their median and min-max "
+                          "(default 3)")
     var.add_argument("--device", default="cpu", help="cpu or cuda")
     var.add_argument("--out", default="variants", help="output prefix: writes PREFIX.md and PREFIX.json")
     var.set_defaults(func=cmd_variants)

@@ -1,14 +1,26 @@
-"""Measure ONE model in a fresh process: peak memory of loading it, generation speed, task accuracy.
+"""Measure ONE model in a fresh process: its memory, its generation speed, its task accuracy.
 
 Run as `python -m model_ops.measure MODEL_DIR --spec JSON`; prints one JSON line. A fresh process
-per model keeps peak-memory figures honest (no allocator reuse between variants). Memory is
-measured before anything else runs; accuracy last, on the already loaded model.
+per model keeps memory figures honest (no allocator reuse between variants).
+
+- Memory (`peak_memory_mb`): what the model costs a user while it runs. CPU: the growth of this
+  process's resident memory from just before loading to its peak (VmHWM) over loading AND generating,
+  so weights touched only by the first forward pass (memory-mapped safetensors) are counted. GPU:
+  `torch.cuda.max_memory_allocated` over the same span. `weights_mb` is the parameter + buffer
+  bytes of the loaded model (`get_memory_footprint`): the peak is at least this, plus activations,
+  the KV cache and the libraries' working memory.
+- Speed: greedy generation, one prompt at a time (the latency a single user sees), exactly
+  `new_tokens` per prompt. One untimed warm-up pass over the prompts (kernel selection, caches,
+  bitsandbytes' weight repacking), then `repeats` timed passes: the median and the min-max of the
+  passes' tokens per second.
+- Accuracy last, through lm-eval on the already loaded model: acc and strict_acc per task.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import resource
+import statistics
 import sys
 import time
 
@@ -29,35 +41,53 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def speed_summary(rates: list[float]) -> dict:
+    """Median and spread of tokens/s over timed passes."""
+    return {"tokens_per_s": round(statistics.median(rates), 2), "tokens_per_s_min": round(min(rates), 2),
+            "tokens_per_s_max": round(max(rates), 2), "speed_repeats": len(rates)}
+
+
+def _generate_all(model, tokenizer, prompts: list[str], new_tokens: int) -> int:
+    import torch
+
+    generated = 0
+    with torch.no_grad():
+        for prompt in prompts:
+            ids = tokenizer(prompt, return_tensors="pt").to(model.device)
+            out = model.generate(**ids, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
+                                 pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id)
+            generated += out.shape[1] - ids["input_ids"].shape[1]
+    return generated
+
+
 def measure(model_dir: str, prompts: list[str], new_tokens: int, tasks: list[str], limit: int | None,
-            device: str, include_path: str | None = None) -> dict:
+            device: str, include_path: str | None = None, repeats: int = 3) -> dict:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from model_ops.quantize import load_kwargs
 
     cuda = device.startswith("cuda")
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)  # GGUF dirs carry tokenizer files beside the .gguf
     before = _rss_mb()
     t0 = time.perf_counter()
-    kwargs = load_kwargs(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, device_map=device, trust_remote_code=False, **kwargs)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, device_map=device, trust_remote_code=False,
+                                                 **load_kwargs(model_dir))
     model.eval()
-    load_s = time.perf_counter() - t0
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)  # GGUF dirs carry tokenizer files beside the .gguf
-    result = {"load_s": round(load_s, 3),
-              "peak_load_mb": round((torch.cuda.max_memory_allocated() / 2**20) if cuda
-                                    else peak_rss_mb() - before, 1),
-              "memory_kind": "cuda max_memory_allocated" if cuda else "peak RSS increase over the process"}
+    result = {"load_s": round(time.perf_counter() - t0, 3),
+              "weights_mb": round(model.get_memory_footprint() / 2**20, 1)}
 
-    generated, start = 0, time.perf_counter()
-    with torch.no_grad():
-        for prompt in prompts:  # one prompt at a time: the latency a single user sees
-            ids = tokenizer(prompt, return_tensors="pt").to(model.device)
-            out = model.generate(**ids, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
-                                 pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id)
-            generated += out.shape[1] - ids["input_ids"].shape[1]
-    result["tokens_per_s"] = round(generated / (time.perf_counter() - start), 2)
-    result["generated_tokens"] = int(generated)
+    _generate_all(model, tokenizer, prompts, new_tokens)  # warm-up, untimed
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        generated = _generate_all(model, tokenizer, prompts, new_tokens)
+        rates.append(generated / (time.perf_counter() - start))
+    result.update(speed_summary(rates), generated_tokens=int(generated))
+    result["peak_memory_mb"] = round(torch.cuda.max_memory_allocated() / 2**20 if cuda
+                                     else peak_rss_mb() - before, 1)
+    result["memory_kind"] = ("cuda max_memory_allocated, load + generation" if cuda
+                             else "peak RSS growth from before loading, load + generation")
 
     if tasks:
         import lm_eval
@@ -77,7 +107,7 @@ def measure(model_dir: str, prompts: list[str], new_tokens: int, tasks: list[str
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("model_dir")
-    parser.add_argument("--spec", required=True, help="JSON: prompts, new_tokens, tasks, limit, device")
+    parser.add_argument("--spec", required=True, help="JSON: prompts, new_tokens, tasks, limit, device, repeats")
     args = parser.parse_args(argv)
     spec = json.loads(args.spec)
     print(json.dumps(measure(args.model_dir, **spec)))

@@ -1,8 +1,9 @@
 """The BioMistral quantization table, generated: a model and its variants side by side.
 
-For each model: size on disk, peak memory of loading it, tokens per second on the same prompts,
-and accuracy on a task set, each relative to the original (first row). Every model is measured
-in its own process (model_ops.measure) one after the other, never in parallel.
+For each model: size on disk, memory while it runs, tokens per second on the same prompts (median
+of repeated passes after a warm-up) and accuracy per task (acc and strict_acc), each relative to
+the original (first row). Every model is measured in its own process (model_ops.measure, whose
+docstring defines each figure) one after the other, never in parallel; the Markdown says how.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from model_ops import ModelOpsError
 from model_ops.calibration import BUILTIN
 from model_ops.card import read_card
 
@@ -34,7 +36,7 @@ def parse_variant(spec: str) -> Variant:
         card = read_card(path) if Path(path).is_dir() else None
         name = card["method"] if card else Path(path).name
     if not Path(path).is_dir():
-        raise FileNotFoundError(f"variant {name!r}: {path} is not a model directory")
+        raise ModelOpsError(f"--variant {spec}: {path} is not a model directory")
     return Variant(name, Path(path))
 
 
@@ -59,51 +61,88 @@ def mean_accuracy(acc: dict, metric: str = "acc") -> float | None:
 
 
 def relative_rows(rows: list[dict]) -> list[dict]:
-    """Add ratios against the first row (the original): size and memory x, speed x, accuracy delta."""
+    """Add ratios against the first row (the original): size and memory x, speed x, accuracy deltas."""
     base = rows[0]
+
+    def delta(row, key):
+        return None if row.get(key) is None or base.get(key) is None else round(row[key] - base[key], 4)
+
     for row in rows:
         row["size_ratio"] = round(row["size_bytes"] / base["size_bytes"], 3)
-        row["memory_ratio"] = round(row["peak_load_mb"] / base["peak_load_mb"], 3) if base["peak_load_mb"] else None
+        row["memory_ratio"] = (round(row["peak_memory_mb"] / base["peak_memory_mb"], 3)
+                               if base["peak_memory_mb"] else None)
         row["speed_ratio"] = round(row["tokens_per_s"] / base["tokens_per_s"], 3)
-        acc, base_acc = row.get("mean_acc"), base.get("mean_acc")
-        row["acc_delta"] = None if acc is None or base_acc is None else round(acc - base_acc, 4)
+        row["acc_delta"], row["strict_acc_delta"] = delta(row, "mean_acc"), delta(row, "mean_strict_acc")
     return rows
 
 
-def to_markdown(rows: list[dict]) -> str:
-    def fmt(value, spec=".2f"):
-        return "-" if value is None else format(value, spec)
+def _fmt(value, spec=".2f") -> str:
+    return "-" if value is None else format(value, spec)
 
-    lines = ["| model | size (MB) | size x | peak load memory (MB) | memory x | tokens/s | speed x | "
-             "accuracy | delta vs original |", "|---|---|---|---|---|---|---|---|---|"]
+
+def how_measured(settings: dict) -> str:
+    """The caption printed under the table: what each figure is and how it was measured."""
+    prompts = settings.get("prompts")
+    n_prompts = len(prompts) if isinstance(prompts, list) else len(DEFAULT_PROMPTS)
+    limit = settings.get("limit")
+    tasks = ", ".join(settings.get("tasks") or []) or "none"
+    return (f"Measured on {settings.get('device', 'cpu')}, each model in its own process, one after another. "
+            "Size: weight files on disk. Memory: peak resident memory growth from just before loading to the "
+            "end of generation (GPU: torch.cuda.max_memory_allocated); weights: parameter + buffer bytes once "
+            f"loaded. Speed: greedy generation of {settings.get('new_tokens')} tokens for each of {n_prompts} "
+            f"prompts, one prompt at a time, after one untimed warm-up pass; median of "
+            f"{settings.get('repeats')} timed passes (min-max). Accuracy: lm-eval acc / strict_acc on {tasks}"
+            f"{f', first {limit} questions per task' if limit else ''}; deltas are against the first row.")
+
+
+def to_markdown(rows: list[dict], settings: dict) -> str:
+    lines = ["| model | size (MB) | size x | weights in memory (MB) | peak memory (MB) | memory x | "
+             "tokens/s median (min-max) | speed x | mean acc | delta | mean strict acc | delta |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['name']} | {r['size_bytes'] / 2**20:.1f} | {fmt(r['size_ratio'])} | "
-                     f"{fmt(r['peak_load_mb'], '.1f')} | {fmt(r['memory_ratio'])} | {fmt(r['tokens_per_s'], '.1f')} | "
-                     f"{fmt(r['speed_ratio'])} | {fmt(r.get('mean_acc'), '.3f')} | {fmt(r['acc_delta'], '+.3f')} |")
-    return "\n".join(lines) + "\n"
+        speed = f"{r['tokens_per_s']:.1f} ({r['tokens_per_s_min']:.1f}-{r['tokens_per_s_max']:.1f})"
+        lines.append(f"| {r['name']} | {r['size_bytes'] / 2**20:.1f} | {_fmt(r['size_ratio'])} | "
+                     f"{_fmt(r.get('weights_mb'), '.1f')} | {_fmt(r['peak_memory_mb'], '.1f')} | "
+                     f"{_fmt(r['memory_ratio'])} | {speed} | {_fmt(r['speed_ratio'])} | "
+                     f"{_fmt(r.get('mean_acc'), '.3f')} | {_fmt(r['acc_delta'], '+.3f')} | "
+                     f"{_fmt(r.get('mean_strict_acc'), '.3f')} | {_fmt(r['strict_acc_delta'], '+.3f')} |")
+    tasks = sorted({task for r in rows for task in r.get("accuracy", {})})
+    if tasks:  # per task, as in BioMistral's tables: acc / strict_acc
+        lines += ["", "| model | " + " | ".join(f"{t} acc / strict" for t in tasks) + " |",
+                  "|---|" + "---|" * len(tasks)]
+        for r in rows:
+            cells = [f"{_fmt(r['accuracy'].get(t, {}).get('acc'), '.3f')} / "
+                     f"{_fmt(r['accuracy'].get(t, {}).get('strict_acc'), '.3f')}" for t in tasks]
+            lines.append(f"| {r['name']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n\n" + how_measured(settings) + "\n"
 
 
 def build_table(original: Variant, variants: list[Variant], *, tasks: list[str], limit: int | None,
                 prompts: list[str] | None = None, new_tokens: int = 32, device: str = "cpu",
-                include_path: str | None = None) -> list[dict]:
+                include_path: str | None = None, repeats: int = 3) -> list[dict]:
     from tqdm import tqdm
 
     spec = {"prompts": prompts or DEFAULT_PROMPTS, "new_tokens": new_tokens, "tasks": tasks, "limit": limit,
-            "device": device, "include_path": include_path}
+            "device": device, "include_path": include_path, "repeats": repeats}
     rows = []
     for variant in tqdm([original, *variants], desc="variants", unit="model"):
         measured = measure_in_subprocess(variant.path, spec)
         card = read_card(variant.path) or {}
+        accuracy = measured.get("accuracy", {})
         rows.append({"name": variant.name, "path": str(variant.path), "method": card.get("method", "original"),
                      "size_bytes": size_on_disk(variant.path), **measured,
-                     "mean_acc": mean_accuracy(measured.get("accuracy", {}))})
+                     "mean_acc": mean_accuracy(accuracy), "mean_strict_acc": mean_accuracy(accuracy, "strict_acc")})
     return relative_rows(rows)
 
 
 def write_table(rows: list[dict], out_prefix: str | Path, settings: dict) -> tuple[Path, Path]:
+    """PREFIX.md and PREFIX.json, each written to a temporary name and renamed (never half-written)."""
     out_prefix = Path(out_prefix)
     out_prefix.parent.mkdir(parents=True, exist_ok=True)
     md, js = out_prefix.with_suffix(".md"), out_prefix.with_suffix(".json")
-    md.write_text(to_markdown(rows), encoding="utf-8")
-    js.write_text(json.dumps({"settings": settings, "rows": rows}, indent=2) + "\n", encoding="utf-8")
+    for path, text in ((md, to_markdown(rows, settings)),
+                       (js, json.dumps({"settings": settings, "rows": rows}, indent=2) + "\n")):
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, path)
     return md, js

@@ -302,38 +302,85 @@ def test_calibration_sources(tmp_path):
 
 
 def test_variants_relative_rows_and_markdown():
+    from model_ops.measure import speed_summary
     from model_ops.variants import relative_rows, to_markdown
 
+    assert speed_summary([9.0, 30.0, 10.0]) == {"tokens_per_s": 10.0, "tokens_per_s_min": 9.0,
+                                                "tokens_per_s_max": 30.0, "speed_repeats": 3}
+    speed = {"tokens_per_s_min": 1.0, "tokens_per_s_max": 40.0}
     rows = relative_rows([
-        {"name": "original", "size_bytes": 1000, "peak_load_mb": 200.0, "tokens_per_s": 10.0, "mean_acc": 0.5},
-        {"name": "bnb-nf4", "size_bytes": 300, "peak_load_mb": 80.0, "tokens_per_s": 25.0, "mean_acc": 0.45},
-        {"name": "gguf", "size_bytes": 500, "peak_load_mb": 100.0, "tokens_per_s": 5.0, "mean_acc": None},
+        {"name": "original", "size_bytes": 1000, "weights_mb": 190.0, "peak_memory_mb": 200.0, "tokens_per_s": 10.0,
+         **speed, "mean_acc": 0.5, "mean_strict_acc": 0.4,
+         "accuracy": {"medqa_en": {"acc": 0.5, "strict_acc": 0.4}}},
+        {"name": "bnb-nf4", "size_bytes": 300, "weights_mb": 60.0, "peak_memory_mb": 80.0, "tokens_per_s": 25.0,
+         **speed, "mean_acc": 0.45, "mean_strict_acc": 0.25,
+         "accuracy": {"medqa_en": {"acc": 0.45, "strict_acc": 0.25}}},
+        {"name": "gguf", "size_bytes": 500, "weights_mb": None, "peak_memory_mb": 100.0, "tokens_per_s": 5.0,
+         **speed, "mean_acc": None, "mean_strict_acc": None, "accuracy": {}},
     ])
     assert [r["size_ratio"] for r in rows] == [1.0, 0.3, 0.5]
     assert [r["memory_ratio"] for r in rows] == [1.0, 0.4, 0.5]
     assert [r["speed_ratio"] for r in rows] == [1.0, 2.5, 0.5]
     assert [r["acc_delta"] for r in rows] == [0.0, -0.05, None]
-    md = to_markdown(rows).splitlines()
-    assert md[0].startswith("| model | size (MB)") and len(md) == 5
-    assert md[3].split("|")[-2].strip() == "-0.050" and md[4].split("|")[-2].strip() == "-"
+    assert [r["strict_acc_delta"] for r in rows] == [0.0, -0.15, None]
+    settings = {"device": "cpu", "new_tokens": 8, "repeats": 5, "tasks": ["medqa_en"], "limit": 20}
+    md = to_markdown(rows, settings).splitlines()
+    assert md[0].startswith("| model | size (MB)") and md[4].startswith("| gguf |") and md[5] == ""
+    cells = [c.strip() for c in md[3].split("|")[1:-1]]
+    assert cells[0] == "bnb-nf4" and cells[6] == "25.0 (1.0-40.0)" and cells[-3:] == ["-0.050", "0.250", "-0.150"]
+    assert md[6] == "| model | medqa_en acc / strict |" and md[9] == "| bnb-nf4 | 0.450 / 0.250 |"
+    assert md[10] == "| gguf | - / - |"
+    caption = md[-1]
+    assert "median of 5 timed passes" in caption and "8 tokens for each of 4 prompts" in caption
+    assert "after one untimed warm-up pass" in caption and "first 20 questions per task" in caption
 
 
 def _lm_eval(model_args, tmp_path, shared_data):
     env = dict(os.environ, MEDTASKS_DATA=str(shared_data), MEDTASKS_STORE=str(tmp_path / "store"))
     out = tmp_path / "results"
     proc = subprocess.run([sys.executable, "-m", "lm_eval", "--model", "hf", "--model_args", model_args, "--device", "cpu",
-                           "--tasks", "medqa_en", "--limit", "3", "--output_path", str(out)],
+                           "--tasks", "medqa_en", "--limit", "3", "--log_samples", "--output_path", str(out)],
                           capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(next(out.rglob("results_*.json")).read_text())
-    return result["results"]["medqa_en"]
+    samples = [json.loads(line) for line in next(out.rglob("samples_medqa_en_*.jsonl")).read_text().splitlines()]
+    return result["results"]["medqa_en"], samples
+
+
+def _loglikelihood(model, tokenizer, context: str, continuation: str) -> float:
+    """log P(continuation | context), tokenized and truncated as lm-eval's HF backend does."""
+    spaces = len(context) - len(context.rstrip())
+    if spaces:  # lm-eval moves the context's trailing spaces onto the continuation
+        context, continuation = context[:-spaces], context[-spaces:] + continuation
+    whole = tokenizer(context + continuation, add_special_tokens=False)["input_ids"]
+    n_context = len(tokenizer(context, add_special_tokens=False)["input_ids"])
+    target = whole[n_context:]
+    inputs = torch.tensor([whole[-(model.config.max_position_embeddings + 1):][:-1]])
+    with torch.no_grad():
+        logprobs = torch.log_softmax(model(inputs).logits[0, -len(target):].float(), dim=-1)
+    return logprobs[torch.arange(len(target)), torch.tensor(target)].sum().item()
 
 
 @pytest.mark.parametrize("method", ["bnb-nf4", "gguf-q8_0"])
 def test_lm_eval_evaluates_the_quantized_directory(method, quantized, tmp_path, shared_data):
-    pytest.importorskip("bitsandbytes" if method.startswith("bnb") else "gguf")
-    metrics = _lm_eval(eval_model_args(quantized(method)), tmp_path, shared_data)
-    assert 0.0 <= metrics["acc,none"] <= 1.0 and "strict_acc,none" in metrics
+    """lm-eval's log-likelihood of every answer letter equals a direct computation on the quantized
+    model, and its acc follows from them."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    out = quantized(method)
+    metrics, samples = _lm_eval(eval_model_args(out), tmp_path, shared_data)
+    model = AutoModelForCausalLM.from_pretrained(out, device_map="cpu", **load_kwargs(out)).eval()
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    assert len(samples) == 3
+    correct = 0
+    for sample in samples:
+        scored = [float(resp[0][0]) for resp in sample["resps"]]  # logged as strings
+        for args, logged in zip(sample["arguments"].values(), scored):
+            assert _loglikelihood(model, tokenizer, args["arg_0"], args["arg_1"]) == pytest.approx(logged, abs=2e-3)
+        letters = [args["arg_1"] for args in sample["arguments"].values()]
+        correct += scored.index(max(scored)) == letters.index(sample["target"])  # target: the gold letter
+    assert metrics["acc,none"] == pytest.approx(correct / len(samples))
+    assert 0.0 <= metrics["strict_acc,none"] <= metrics["acc,none"]
 
 
 def test_variants_command_writes_markdown_and_json(quantized, source, tmp_path, shared_data, monkeypatch):
@@ -344,11 +391,22 @@ def test_variants_command_writes_markdown_and_json(quantized, source, tmp_path, 
     monkeypatch.setenv("MEDTASKS_STORE", str(tmp_path / "store"))
     q8 = quantized("gguf-q8_0")
     assert main(["variants", "--original", str(source), "--variant", f"q8={q8}", "--tasks", "medqa_en",
-                 "--limit", "2", "--new-tokens", "8", "--out", str(tmp_path / "table")]) == 0
+                 "--limit", "2", "--new-tokens", "8", "--repeats", "2", "--out", str(tmp_path / "table")]) == 0
     table = json.loads((tmp_path / "table.json").read_text())
     names = [r["name"] for r in table["rows"]]
     assert names == ["original", "q8"]
-    q8_row = table["rows"][1]
-    assert q8_row["size_ratio"] < 0.5 and q8_row["tokens_per_s"] > 0 and q8_row["peak_load_mb"] > 0
+    original, q8_row = table["rows"]
+    weights = (source / "model.safetensors").stat().st_size / 2**20
+    # the original's memory is at least its weights (fp32 safetensors: file size = parameter bytes)
+    assert original["weights_mb"] == pytest.approx(weights, rel=0.05)
+    assert original["peak_memory_mb"] >= original["weights_mb"]
+    assert q8_row["peak_memory_mb"] >= q8_row["weights_mb"] > 0  # transformers de-quantizes GGUF on load
+    for row in table["rows"]:
+        assert row["speed_repeats"] == 2 and row["generated_tokens"] == 8 * 4
+        assert 0 < row["tokens_per_s_min"] <= row["tokens_per_s"] <= row["tokens_per_s_max"]
+    assert q8_row["size_ratio"] < 0.5
     assert set(q8_row["accuracy"]) == {"medqa_en"} and q8_row["acc_delta"] is not None
-    assert "| q8 |" in (tmp_path / "table.md").read_text()
+    md = (tmp_path / "table.md").read_text()
+    acc = q8_row["accuracy"]["medqa_en"]
+    assert f"| q8 | {acc['acc']:.3f} / {acc['strict_acc']:.3f} |" in md
+    assert "median of 2 timed passes" in md and "first 2 questions per task" in md
