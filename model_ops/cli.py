@@ -45,6 +45,10 @@ def cmd_merge(args) -> int:
 def cmd_quantize(args) -> int:
     from model_ops.quantize import eval_model_args, quantize
 
+    if args.group_size != -1 and args.group_size < 1:
+        raise UsageError(f"--group-size {args.group_size}: expected a positive size (e.g. 128) or -1 (per row)")
+    if args.calibration_limit is not None and args.calibration_limit < 1:
+        raise UsageError(f"--calibration-limit {args.calibration_limit}: expected at least 1")
     out = quantize(args.model, args.out, args.method, calibration_file=args.calibration,
                    calibration_limit=args.calibration_limit, group_size=args.group_size)
     print(f"{args.method} model written to {out}\n"

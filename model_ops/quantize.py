@@ -65,9 +65,13 @@ def quantized_linear_shapes(src: Path) -> dict[str, tuple[int, int]]:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    config = AutoConfig.from_pretrained(src, trust_remote_code=False)
-    with torch.device("meta"):
-        skeleton = AutoModelForCausalLM.from_config(config, trust_remote_code=False)
+    try:
+        config = AutoConfig.from_pretrained(src, trust_remote_code=False)
+        with torch.device("meta"):
+            skeleton = AutoModelForCausalLM.from_config(config, trust_remote_code=False)
+    except (ValueError, KeyError, OSError) as err:
+        raise ModelOpsError(f"{src}/config.json: transformers cannot build this causal LM ("
+                            + " ".join(str(err).split()) + ")") from None
     head = skeleton.get_output_embeddings()
     return {name: (module.out_features, module.in_features) for name, module in skeleton.named_modules()
             if type(module) is torch.nn.Linear and module is not head}
@@ -80,10 +84,7 @@ def bnb4_cpu_problems(shapes: dict[str, tuple[int, int]]) -> list[str]:
 
 
 def _check_bnb(method: str, src: Path) -> None:
-    require("bitsandbytes", "quant", f"{method} quantization")
-    if method == "bnb-int8" or _cuda():
-        return
-    bad = bnb4_cpu_problems(quantized_linear_shapes(src))
+    bad = [] if method == "bnb-int8" or _cuda() else bnb4_cpu_problems(quantized_linear_shapes(src))
     if bad:
         more = f" (+{len(bad) - 3} more)" if len(bad) > 3 else ""
         raise QuantizationUnavailable(
@@ -91,6 +92,7 @@ def _check_bnb(method: str, src: Path) -> None:
             f"AVX512-BF16) needs in_features divisible by {BNB4_BLOCKSIZE} and out_features by {BNB4_ROW_BLOCK} "
             f"in every quantized layer, and {', '.join(bad[:3])}{more} are not; use bnb-int8, gguf-q4_0 or "
             "gptq-int4 instead, or quantize on a CUDA GPU")
+    require("bitsandbytes", "quant", f"{method} quantization")
 
 
 def _check_gptqmodel(method: str, src: Path) -> None:

@@ -36,7 +36,7 @@ def parse_variant(spec: str) -> Variant:
         card = read_card(path) if Path(path).is_dir() else None
         name = card["method"] if card else Path(path).name
     if not Path(path).is_dir():
-        raise ModelOpsError(f"--variant {spec}: {path} is not a model directory")
+        raise ModelOpsError(f"{path}: not a model directory (given as {spec!r})")
     return Variant(name, Path(path))
 
 

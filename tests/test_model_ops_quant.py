@@ -248,6 +248,26 @@ def test_awq_refuses_cpu_with_a_clear_message(tiny_mistral, tmp_path, monkeypatc
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no folder, not even the parent made for it
 
 
+@pytest.mark.parametrize("bad,message", [
+    (["--group-size", "0"], "--group-size 0: expected a positive size"),
+    (["--calibration-limit", "0"], "--calibration-limit 0: expected at least 1"),
+    (["--calibration", "CAL"], "cal.jsonl:2: not JSON"),
+])
+def test_quantize_bad_arguments_are_one_line_exit_2(bad, message, source, tmp_path, monkeypatch, capsys):
+    from medtasks.cli import main
+
+    import dataclasses
+
+    # whether gptqmodel is installed or not: the arguments are checked either way
+    monkeypatch.setitem(METHODS, "gptq-int4", dataclasses.replace(METHODS["gptq-int4"], check=lambda m, s: None))
+    (tmp_path / "cal.jsonl").write_text('{"text": "ok"}\n{"text": \n')
+    args = [str(tmp_path / "cal.jsonl") if a == "CAL" else a for a in bad]
+    assert main(["quantize", str(source), "--method", "gptq-int4", "--out", str(tmp_path / "q"), *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("medeval quantize: ") and message in err and err.count("\n") == 1
+    assert not (tmp_path / "q").exists()
+
+
 def test_failed_quantization_leaves_no_folder(source, tmp_path, monkeypatch):
     import model_ops.gguf_export
 
