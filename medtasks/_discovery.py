@@ -21,9 +21,6 @@ TARGET = "lm_eval.tasks.manager"
 ENTRY_POINT_GROUP = "lm_eval.tasks"
 MODELS_TARGET = "lm_eval.models"
 MODELS_ENTRY_POINT_GROUP = "lm_eval.models"
-# Our own backends, also declared under MODELS_ENTRY_POINT_GROUP; listed here too so that an
-# install whose metadata predates the entry point still finds them.
-OWN_MODELS = {"hf-prefix": "medtasks.prefix_lm:PrefixCachingHFLM"}
 
 
 def entry_point_folders() -> list[str]:
@@ -83,13 +80,10 @@ def patch_task_manager(manager_module) -> None:
 
 
 def entry_point_models() -> dict[str, str]:
-    """name -> "module:object" for the `lm_eval.models` entry-point group (and our own backends)."""
+    """name -> "module:object" for the `lm_eval.models` entry-point group (ours: setup.cfg)."""
     from importlib.metadata import entry_points
 
-    models = dict(OWN_MODELS)
-    for ep in entry_points(group=MODELS_ENTRY_POINT_GROUP):
-        models[ep.name] = f"{ep.module}:{ep.attr}"
-    return models
+    return {ep.name: f"{ep.module}:{ep.attr}" for ep in entry_points(group=MODELS_ENTRY_POINT_GROUP)}
 
 
 def register_models(models_module) -> None:
