@@ -13,15 +13,17 @@ import sys
 from pathlib import Path
 
 from medtasks.common import EXIT_OK, EXIT_VERDICT
+from medtasks.spec import METRICS, REGIMES, SOURCE_LANGUAGE
 
 from results.gate import Gate
+from results.metrics import ACCURACY_METRICS, CALIBRATION_METRICS, HEADLINE_METRIC, PRIMARY, listed
 
 RUNS_HELP = "lm-eval output folders or results_*.json files (searched recursively)"
 
 
 def _common(p, runs_nargs="+") -> None:
     p.add_argument("runs", nargs=runs_nargs, type=Path, metavar="RUNS", help=RUNS_HELP)
-    p.add_argument("--regime", help="only this regime (needed when the runs mix, e.g. biomistral-3shot and 0shot)")
+    p.add_argument("--regime", help=f"only this regime ({listed(REGIMES)}; needed when the runs of a view mix them)")
     p.add_argument("--models", nargs="+", metavar="NAME", help="only these models (display names)")
     p.add_argument("--name", action="append", default=[], metavar="PATH=NAME",
                    help="display name for a model path or hub id (repeatable; default: shortest unique path suffix)")
@@ -32,10 +34,12 @@ def _common(p, runs_nargs="+") -> None:
 def register(subparsers) -> None:
     p = subparsers.add_parser("results-table", help="lm-eval outputs -> one tidy CSV table with provenance",
                               description="Load lm-eval output folders into one tidy table (one row per model x "
-                              "task x few-shot seed x metric, with task version, regime, question counts, lm-eval "
-                              "version, model revision and project commit) and write it as CSV.")
+                              "task x few-shot seed x metric, with benchmark, language, kind, task version, regime "
+                              "and its version, data checksum, question counts, lm-eval version, model revision and "
+                              "project commit) and write it as CSV.")
     _common(p)
     p.add_argument("-o", "--output", type=Path, help="CSV file (default: standard output)")
+    _contamination(p)
     p.set_defaults(func=cmd_table)
 
     p = subparsers.add_parser("leaderboard", help="leaderboard tables (Markdown, CSV, LaTeX)",
@@ -43,14 +47,20 @@ def register(subparsers) -> None:
                               "few-shot seeds, macro averages per language and overall, chance levels and a "
                               "chance-centred average; the best per column in bold. Views: summary (models x "
                               "languages), tasks (models x tasks of one language), headline (BioMistral's headline "
-                              "table layout; strict_acc by default, as BioMistral scores), grid (task rows x models).")
+                              f"table layout; {HEADLINE_METRIC} by default, as BioMistral scores), grid (task rows x "
+                              "models), native (translated suite vs native exams per language, and each native exam "
+                              "against its translation, paired per question), categories (per-category scores "
+                              "from the samples, e.g. HEAD-QA's medicine, nursing, ...).")
     _common(p)
-    p.add_argument("--view", default="summary", help="summary | tasks | headline | grid (default summary)")
-    p.add_argument("--metric", help="acc | strict_acc | ece | brier (default acc; headline: strict_acc)")
-    p.add_argument("--language", default="en", help="language of the tasks/headline views (default en)")
+    p.add_argument("--view", default="summary",
+                   help="summary | tasks | headline | grid | native | categories (default summary)")
+    p.add_argument("--metric", help=f"{listed(METRICS)} (default {PRIMARY}; headline: {HEADLINE_METRIC})")
+    p.add_argument("--language", default=SOURCE_LANGUAGE,
+                   help="language of the tasks/headline views (default %(default)s)")
     p.add_argument("--format", default="markdown", help="markdown | csv | latex (default markdown)")
     p.add_argument("-o", "--output", type=Path, metavar="DIR",
                    help="write <view>_<metric>.md/.csv/.tex into DIR instead of printing one format")
+    _contamination(p)
     p.set_defaults(func=cmd_leaderboard)
 
     p = subparsers.add_parser("calibration", help="ECE and Brier per task and language, from the samples",
@@ -58,20 +68,22 @@ def register(subparsers) -> None:
                               "letter probability: BioMistral's definition) and Brier score per task and language, "
                               "computed from the per-question samples (lm_eval --log_samples).")
     _common(p)
-    p.add_argument("--metric", default="ece", help="ece | brier (default ece)")
+    p.add_argument("--metric", default=CALIBRATION_METRICS[0],
+                   help=f"{listed(CALIBRATION_METRICS)} (default %(default)s)")
     p.add_argument("--format", default="markdown", help="markdown | csv | latex (default markdown)")
     p.set_defaults(func=cmd_calibration)
 
-    p = subparsers.add_parser("plots", help="figures (PNG + SVG): bars, heatmap, reliability, variants",
+    p = subparsers.add_parser("plots", help="figures (PNG + SVG): bars, heatmap, reliability, variants, native",
                               description="Headless matplotlib figures, each as PNG and SVG, captioned with the "
                               "metric, regime, seeds and dates: bars (per-language averages per model), heatmap "
                               "(task x language per model), reliability (per language, from samples), variants "
-                              "(variants of one model as the difference to the original).")
+                              "(variants of one model as the difference to the original), native (translated suite "
+                              "vs native exams, and each native exam against its translation).")
     _common(p)
     p.add_argument("-o", "--output", type=Path, required=True, metavar="DIR", help="folder for the figures")
     p.add_argument("--plots", nargs="+", default=["bars", "heatmap", "reliability"], metavar="NAME",
-                   help="bars heatmap reliability variants (default: the first three)")
-    p.add_argument("--metric", default="acc", help="acc | strict_acc | ece | brier (default acc)")
+                   help="bars heatmap reliability variants native (default: the first three)")
+    p.add_argument("--metric", default=PRIMARY, help=f"{listed(METRICS)} (default %(default)s)")
     p.add_argument("--base", help="the original model of the variants plot (default: first of --models)")
     p.set_defaults(func=cmd_plots)
 
@@ -89,7 +101,7 @@ def register(subparsers) -> None:
                    help="significance level; the CI is 1-alpha (default %(default)s)")
     p.add_argument("--bootstrap", type=int, default=Gate.n_boot, help="bootstrap resamples (default %(default)s)")
     p.add_argument("--seed", type=int, default=Gate.seed, help="bootstrap seed: same seed, same intervals (default %(default)s)")
-    p.add_argument("--metric", default=Gate.metric, help="acc | strict_acc (default %(default)s)")
+    p.add_argument("--metric", default=Gate.metric, help=f"{listed(ACCURACY_METRICS)} (default %(default)s)")
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the comparison as JSON")
     p.add_argument("--markdown", type=Path, metavar="FILE", help="also write the Markdown summary to FILE")
     p.set_defaults(func=cmd_compare)
@@ -104,6 +116,16 @@ def register(subparsers) -> None:
     p.add_argument("-o", "--output", type=Path, required=True, metavar="DIR",
                    help="writes model-index.yaml and <model>.medeval.json there")
     p.set_defaults(func=cmd_publish)
+
+    from results.cli_submission import register as register_submission  # submit, verify, site
+
+    register_submission(subparsers)
+
+
+def _contamination(p) -> None:
+    p.add_argument("--contamination", type=Path, metavar="REPORT",
+                   help="a `medeval contamination` report.json: add each task's score recomputed without the "
+                   "questions it flags (clean subset) beside the full score; refused when the report checked other data")
 
 
 def _names(pairs: list[str]) -> dict[str, str]:
@@ -125,10 +147,29 @@ def _load(args, runs=None):
                       hash_models=not getattr(args, "no_model_hash", False), progress=True)
 
 
+def _table(args):
+    """The tidy table of the runs, with clean-subset scores when --contamination names a report (read
+    before anything is loaded, so a bad report costs nothing)."""
+    report = getattr(args, "contamination", None)
+    if report is None:
+        return _load(args)
+    from results.clean import read_report, with_clean_scores
+
+    read_report(report)
+    return with_clean_scores(_load(args), report, progress=True)
+
+
+def _write(path: Path, text: str) -> None:
+    """Whole or not at all: a temp name, then a rename."""
+    temp = path.with_name(path.name + ".tmp")
+    temp.write_text(text, encoding="utf-8")
+    temp.replace(path)
+
+
 def cmd_table(args) -> int:
-    table = _load(args)
+    table = _table(args)
     if args.output:
-        table.to_csv(args.output, index=False)
+        _write(args.output, table.to_csv(index=False))
         print(f"{len(table)} rows -> {args.output}", file=sys.stderr)
     else:
         table.to_csv(sys.stdout, index=False)
@@ -140,19 +181,27 @@ def cmd_leaderboard(args) -> int:
     from results.render import EXTENSIONS, get_format, render
 
     view, _ = get_view(args.view), get_format(args.format)  # refuse a bad name before loading anything
-    metric = check_metric(args.metric or ("strict_acc" if args.view == "headline" else "acc"))
+    metric = check_metric(args.metric or (HEADLINE_METRIC if args.view == "headline" else PRIMARY))
     options = {"metric": metric, "regime": args.regime, "models": args.models}
     if args.view in ("tasks", "headline"):
         options["language"] = args.language
-    grid = view(_load(args), **options)
+    table = _table(args)
+    if args.contamination:
+        from results.clean import clean_view
+
+        grids = clean_view(view, table, args.contamination, **options)
+    else:
+        grids = view(table, **options)
+    grids = grids if isinstance(grids, list) else [grids]
     if args.output:
-        texts = {args.output / f"{args.view}_{metric}{ext}": render(grid, fmt) for fmt, ext in EXTENSIONS.items()}
+        texts = {args.output / f"{args.view}_{metric}{'_' + g.name if g.name else ''}{ext}": render(g, fmt)
+                 for g in grids for fmt, ext in EXTENSIONS.items()}
         args.output.mkdir(parents=True, exist_ok=True)
         for path, text in texts.items():
-            path.write_text(text, encoding="utf-8")
+            _write(path, text)
             print(path)
     else:
-        sys.stdout.write(render(grid, args.format))
+        sys.stdout.write(render(grids, args.format))
     return EXIT_OK
 
 
@@ -204,3 +253,4 @@ def cmd_publish(args) -> int:
         path.write_text(text, encoding="utf-8")
         print(path)
     return EXIT_OK
+

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from medtasks.spec import LANGUAGES
+from medtasks import spec
 from results.gate import Gate, is_regression
 from results.leaderboard import LIMITED_MARK, UNIT
 from results.load import ResultsError
@@ -54,15 +54,43 @@ class Comparison:
         return [r for r in self.rows if r.regression]
 
 
-def _one_model(table, side: str) -> tuple[str, str]:
+def _one_model(table, side: str) -> str:
     models = table[["model", "model_revision"]].drop_duplicates()
     if len(models) != 1:
         listed = ", ".join(f"{m} ({r})" for m, r in models.itertuples(index=False))
         raise ResultsError(f"{side} holds runs of several models ({listed}); point it at one model's folder")
-    regimes = sorted(table["regime"].unique())
-    if len(regimes) != 1:
-        raise ResultsError(f"{side} mixes regimes {', '.join(regimes)}; point it at runs of one regime")
-    return models.iloc[0]["model"], regimes[0]
+    return models.iloc[0]["model"]
+
+
+def _task_facts(table, side: str) -> dict[str, tuple]:
+    """{task: (task_version, regime, regime_version, data_sha256)}; one of each per task, else refused."""
+    facts = table[["task", "task_version", "regime", "regime_version", "data_sha256"]].drop_duplicates()
+    several = facts[facts["task"].duplicated(keep=False)]
+    if len(several):
+        task = several.iloc[0]["task"]
+        raise ResultsError(f"{side} holds {task} in several regimes, versions or data files; point it at one run")
+    return {r[0]: tuple(r[1:]) for r in facts.itertuples(index=False)}
+
+
+def _check_same(base: dict, cand: dict, tasks: list[str]) -> None:
+    """Refuse tasks run in another regime, regime version, task version, or on other data (a task name means
+    one dataset: the data checksum of the samples must agree)."""
+    for task in tasks:
+        (bv, br, brv, bd), (cv, cr, crv, cd) = base[task], cand[task]
+        if bd != cd:
+            raise ResultsError(f"{task} was run on different data (BASE {bd[:12]}, CANDIDATE {cd[:12]}); a task name "
+                               "means one dataset: evaluate both on the same store")
+        if (br, brv) != (cr, crv):
+            raise ResultsError(f"{task}: BASE ran regime {br} v{brv}, CANDIDATE {cr} v{crv}: not comparable")
+    clash = [f"{t} (v{base[t][0]} vs v{cand[t][0]})" for t in tasks if base[t][0] != cand[t][0]]
+    if clash:
+        raise ResultsError(f"task versions differ between BASE and CANDIDATE: {', '.join(clash)}")
+
+
+def group_of(kind: str, language: str) -> str | None:
+    """The group whose macro average a language row shows: the suite's (medeval_<lang>) or the native
+    exams' (medeval_native_<lang>); benchmarks beside them (TruthfulQA) have task rows only."""
+    return {"suite": spec.language_group, "native": spec.native_group}.get(kind, lambda _: None)(language)
 
 
 def _paired(base_runs: dict, cand_runs: dict, task: str, seeds: list[int], metric: str):
@@ -99,24 +127,25 @@ def _row(scope, name, language, pairs, gate: Gate, key: str, full: int) -> Row:
 
 
 def compare_tables(base_table, cand_table, gate: Gate = Gate(), progress: bool = False) -> Comparison:
-    base_model, base_regime = _one_model(base_table, "BASE")
-    cand_model, cand_regime = _one_model(cand_table, "CANDIDATE")
-    if base_regime != cand_regime:
-        raise ResultsError(f"BASE ran regime {base_regime}, CANDIDATE {cand_regime}: not comparable")
-    versions = {side: dict(t[["task", "task_version"]].drop_duplicates().itertuples(index=False))
-                for side, t in (("base", base_table), ("cand", cand_table))}
-    tasks = sorted(set(versions["base"]) & set(versions["cand"]))
+    base_model, cand_model = _one_model(base_table, "BASE"), _one_model(cand_table, "CANDIDATE")
+    facts = {"base": _task_facts(base_table, "BASE"), "cand": _task_facts(cand_table, "CANDIDATE")}
+    tasks = sorted(set(facts["base"]) & set(facts["cand"]))
     if not tasks:
-        raise ResultsError(f"BASE ({', '.join(sorted(versions['base']))}) and CANDIDATE "
-                           f"({', '.join(sorted(versions['cand']))}) share no task")
-    clash = [f"{t} (v{versions['base'][t]} vs v{versions['cand'][t]})" for t in tasks
-             if versions["base"][t] != versions["cand"][t]]
-    if clash:
-        raise ResultsError(f"task versions differ between BASE and CANDIDATE: {', '.join(clash)}")
+        raise ResultsError(f"BASE ({', '.join(sorted(facts['base']))}) and CANDIDATE "
+                           f"({', '.join(sorted(facts['cand']))}) share no task")
+    _check_same(facts["base"], facts["cand"], tasks)
     notes = []
-    only = sorted(set(versions["base"]) ^ set(versions["cand"]))
+    only = sorted(set(facts["base"]) ^ set(facts["cand"]))
     if only:
         notes.append(f"not compared (on one side only): {', '.join(only)}")
+    answers = dict(base_table[["task", "answers"]].drop_duplicates().itertuples(index=False))
+    scored = [t for t in tasks if gate.metric in spec.metrics_for(answers[t])]
+    if len(scored) < len(tasks):
+        notes.append(f"not compared (no per-question {gate.metric}: multi-answer exams): "
+                     f"{', '.join(t for t in tasks if t not in scored)}")
+    if not scored:
+        raise ResultsError(f"BASE and CANDIDATE share no task scored with {gate.metric}")
+    tasks = scored
     runs = {}
     for side, table in (("base", base_table), ("cand", cand_table)):
         by_task: dict = {}
@@ -135,16 +164,22 @@ def compare_tables(base_table, cand_table, gate: Gate = Gate(), progress: bool =
         pairs[task] = (base, cand)
         all_seeds.update(seeds)
     full = {t: int(n) for t, n in base_table.groupby("task")["n_questions_full"].max().items()}
+    where = base_table[["task", "kind", "language"]].drop_duplicates().set_index("task")
     rows = []
-    for lang in LANGUAGES:
-        lang_tasks = [t for t in tasks if t.rpartition("_")[2] == lang]
-        rows += [_row("task", t, lang, [pairs[t]], gate, t, full[t]) for t in lang_tasks]
-        if len(lang_tasks) > 1:
-            rows.append(_row("language", f"medeval_{lang}", lang, [pairs[t] for t in lang_tasks], gate, lang,
-                             sum(full[t] for t in lang_tasks)))
-    if len({t.rpartition("_")[2] for t in tasks}) > 1:
+    for lang in spec.LANGUAGES:
+        for kind in ("suite", "native", "extra"):
+            group = [t for t in tasks if tuple(where.loc[t]) == (kind, lang)]
+            rows += [_row("task", t, lang, [pairs[t]], gate, t, full[t]) for t in group]
+            name = group_of(kind, lang)
+            if name and len(group) > 1:
+                rows.append(_row("language", name, lang, [pairs[t] for t in group], gate, name,
+                                 sum(full[t] for t in group)))
+    if len(set(where.loc[tasks, "language"])) > 1:
         rows.append(_row("overall", "all tasks", "all", list(pairs.values()), gate, "all", sum(full[t] for t in tasks)))
-    return Comparison(base_model, cand_model, base_regime, sorted(all_seeds), gate, rows, notes)
+    regimes = sorted({f"{facts['base'][t][1]} v{facts['base'][t][2]}" for t in tasks})
+    notes.append("data (sha256 of the store file, first 12): "
+                 + ", ".join(f"{t} {facts['base'][t][3][:12]}" for t in tasks))
+    return Comparison(base_model, cand_model, ", ".join(regimes), sorted(all_seeds), gate, rows, notes)
 
 
 def _signed(x: float) -> str:

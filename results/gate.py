@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from medtasks.common import UsageError
+from results.metrics import ACCURACY_METRICS, PRIMARY
 
 
 @dataclass(frozen=True)
@@ -13,13 +14,14 @@ class Gate:
     alpha: float = 0.05  # McNemar p below alpha, and the (1 - alpha) interval entirely below 0
     n_boot: int = 10_000  # bootstrap resamples
     seed: int = 0  # bootstrap seed: the same seed gives the same intervals
-    metric: str = "acc"
+    metric: str = PRIMARY  # one of ACCURACY_METRICS: right or wrong per question, as McNemar's test needs
 
     def __post_init__(self):
         problems = [(not 0.0 <= self.threshold < 1.0, f"--threshold must be in [0, 1), got {self.threshold}"),
                     (not 0.0 < self.alpha < 1.0, f"--alpha must be in (0, 1), got {self.alpha}"),
                     (self.n_boot < 1, f"--bootstrap must be at least 1, got {self.n_boot}"),
-                    (self.metric not in ("acc", "strict_acc"), f"--metric must be acc or strict_acc, got {self.metric!r}")]
+                    (self.metric not in ACCURACY_METRICS,
+                     f"--metric must be {' or '.join(ACCURACY_METRICS)}, got {self.metric!r}")]
         for bad, message in problems:
             if bad:
                 raise UsageError(message)

@@ -1,13 +1,15 @@
 """Leaderboards from the tidy table: task x language x model, mean ± population std over few-shot seeds.
 
-Views (a registry; each returns a Grid that render.py writes as Markdown, CSV or LaTeX):
-  summary   models x languages: per-language macro average, overall, chance-centred overall
-  tasks     models x the ten tasks of ONE language + averages, with a chance row
-  headline  BioMistral's headline table layout (its column names, x100, mean over seeds)
-  grid      task x language rows, a chance column, one column per model
+Views (a registry; each returns a Grid, or a list of them, that render.py writes as Markdown, CSV or LaTeX):
+  summary     models x languages: per-language macro average, overall, chance-centred overall
+  tasks       models x the ten tasks of ONE language + averages, with a chance row
+  headline    BioMistral's headline table layout (its column names, mean over seeds)
+  grid        task x language rows, a chance column, one column per model
+  native      translated suite vs native exams per language; native vs translated exam, paired (results/native.py)
+  categories  per-category scores of the tasks whose questions have a category (HEAD-QA), from the samples
 Averages are taken per few-shot seed, then summarised over seeds (so the std of an average is
 the spread of the per-seed averages). An average over an incomplete set of tasks is left empty,
-never computed over fewer tasks; rows of different task versions or regimes are never mixed.
+never computed over fewer tasks; rows of different data, task versions or regimes are never mixed.
 Benchmarks outside the ten-task suite (TruthfulQA's medical categories) never enter a view's tasks
 or averages: summary and tasks views show them in columns of their own, in their own regime.
 Values are fractions 0..1 under lm-eval's metric names, as its score table prints them. A cell scored
@@ -18,12 +20,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from medtasks.spec import BENCHMARKS, EXTRA_BENCHMARKS, LANGUAGES
+from medtasks.spec import BENCHMARKS, EXTRA_BENCHMARKS, LANGUAGES, METRICS, SOURCE_LANGUAGE
 from results.load import ResultsError
+from results.metrics import ACCURACY_METRICS, PRIMARY
+from results.samples import UNKNOWN_DATA
 from results.stats import chance_centred, macro_average, mean_std
 
-HIGHER_IS_BETTER = {"acc": True, "strict_acc": True, "ece": False, "brier": False}
-ACCURACY_METRICS = ("acc", "strict_acc")
+HIGHER_IS_BETTER = {name: metric.higher_is_better for name, metric in METRICS.items()}  # the spec's table
 UNIT = "fractions 0..1, as lm-eval reports them"  # the one unit of every table and figure
 LIMITED_MARK = "†"
 
@@ -64,6 +67,7 @@ class Grid:
     reference_rows: tuple[str, ...] = ("chance",)  # rows never marked best
     reference_columns: tuple[str, ...] = ("chance",)
     show_std: bool = True
+    name: str = ""  # file-name part when a view writes several grids (native: "", "head_qa_es_en", ...)
 
     def mark_best(self) -> "Grid":
         better = max if self.higher_is_better else min
@@ -88,7 +92,7 @@ def check_metric(metric: str) -> str:
     return metric
 
 
-def select(table, metric: str = "acc", regime: str | None = None, models=None, languages=None,
+def select(table, metric: str = PRIMARY, regime: str | None = None, models=None, languages=None,
            benchmarks=BENCHMARKS):
     """Rows of one metric and one regime, checked comparable: one task version and one question
     count per task across the selected models. Only `benchmarks` (default: the ten-task suite)."""
@@ -109,21 +113,38 @@ def select(table, metric: str = "acc", regime: str | None = None, models=None, l
             raise ResultsError(f"no results in regime {regime!r}; present: {', '.join(regimes)}")
         rows = rows[rows["regime"] == regime]
     if rows.empty:
-        raise ResultsError(f"no {metric} results to show")
+        where = " (multi-answer exams: --view native)" if METRICS[metric].answers == "multi" else ""
+        raise ResultsError(f"no {metric} results to show{where}")
     check_comparable(rows)
     return rows
 
 
 def check_comparable(rows) -> None:
-    """Raise when a task appears with several versions, question counts or chance levels (other
-    questions): such numbers are never averaged or ranked together."""
+    """Raise when a task appears with several data files (a task name means one dataset), regimes, task or
+    regime versions, question counts or chance levels (other questions): such numbers are never averaged
+    or ranked together. A run without samples has an unknown data checksum, which conflicts with none."""
     for task, group in rows.groupby("task"):
-        keys = group.groupby(["task_version", "n_questions"])["model"].unique()
+        data = sorted(set(group["data_sha256"]) - {UNKNOWN_DATA})
+        if len(data) > 1:
+            detail = "; ".join(f"data {sha[:12]}: {', '.join(sorted(group[group['data_sha256'] == sha]['model'].unique()))}"
+                               for sha in data)
+            raise ResultsError(f"{task} was run on different data ({detail}); a task name means one dataset: "
+                               "select runs made on the same data (--models)")
+        keys = group.groupby(["regime", "regime_version", "task_version", "n_questions"])["model"].unique()
         if len(keys) > 1:
-            detail = "; ".join(f"version {v}, {n} questions: {', '.join(sorted(m))}" for (v, n), m in keys.items())
+            detail = "; ".join(f"regime {r} v{rv}, version {v}, {n} questions: {', '.join(sorted(m))}"
+                               for (r, rv, v, n), m in keys.items())
             raise ResultsError(f"{task} cannot be compared across these runs ({detail}); "
-                               "select runs of one task version and one --limit (--models)")
+                               "select runs of one regime, task version and --limit (--models)")
     task_chance(rows)
+
+
+def data_note(rows) -> str:
+    """The data each task was scored on: the store file's sha256 (first 12 hex digits) from the samples."""
+    known = rows[rows["data_sha256"] != UNKNOWN_DATA].groupby("task")["data_sha256"].first()  # one, once comparable
+    checksums = {task: known.get(task, UNKNOWN_DATA) for task in sorted(rows["task"].unique())}
+    return "data (sha256 of the store file, first 12): " + ", ".join(
+        f"{task} {sha[:12] if sha != UNKNOWN_DATA else UNKNOWN_DATA + ' (no samples)'}" for task, sha in checksums.items())
 
 
 def task_chance(rows) -> dict[str, float]:
@@ -213,10 +234,15 @@ def _notes(rows, metric: str, counts: dict, std: bool = True) -> list[str]:
     dates = f"{rows['eval_date'].min()[:10]} to {rows['eval_date'].max()[:10]}"
     spread = f"mean ± population std over few-shot seeds {seeds}" if std else f"mean over few-shot seeds {seeds}"
     notes = [f"metric: {metric} ({UNIT}); {spread}",
-             f"regime: {rows['regime'].iloc[0]}; evaluated {dates}; lm-eval {', '.join(sorted(rows['lm_eval_version'].unique()))}",
+             f"regime: {regime_label(rows)}; evaluated {dates}; lm-eval {', '.join(sorted(rows['lm_eval_version'].unique()))}",
              "Avg: macro average per language (mean of the languages' averages for all languages); "
-             "empty when a task is missing"]
+             "empty when a task is missing", data_note(rows)]
     return notes + [n for n in [limited_note(counts)] if n]
+
+
+def regime_label(rows) -> str:
+    """`name vN` of the regime of comparable rows (one regime, one version)."""
+    return ", ".join(f"{r} v{v}" for r, v in sorted(set(zip(rows["regime"], rows["regime_version"]))))
 
 
 def extra_columns(table, metric, regime=None, models=None, languages=None) -> tuple[list[str], dict, dict, list[str]]:
@@ -248,11 +274,12 @@ def extra_columns(table, metric, regime=None, models=None, languages=None) -> tu
     for (model, bench, lang), group in rows.groupby(["model", "benchmark", "language"]):
         cells.setdefault(model, {})[names[(bench, lang)]] = _cell(group["value"].tolist(), group["task"].unique(), counts)
     titles = ", ".join(sorted({f"{b.title} ({b.key})" for b in map(EXTRA_BENCHMARKS.get, rows["benchmark"].unique())}))
-    notes = [f"{titles}: regime {rows['regime'].iloc[0]}; in columns of its own, never in Avg", limited_note(counts)]
+    notes = [f"{titles}: regime {regime_label(rows)}; in columns of its own, never in Avg", data_note(rows),
+             limited_note(counts)]
     return [names[k] for k in keys], cells, levels, [n for n in notes if n]
 
 
-def summary_view(table, metric="acc", regime=None, models=None, languages=None) -> Grid:
+def summary_view(table, metric=PRIMARY, regime=None, models=None, languages=None) -> Grid:
     rows = select(table, metric, regime, models, languages)
     higher = HIGHER_IS_BETTER[metric]
     tasks_by_lang = _tasks_by_language(rows)
@@ -272,14 +299,15 @@ def summary_view(table, metric="acc", regime=None, models=None, languages=None) 
                 _notes(rows, metric, counts) + extra_note, higher).mark_best()
 
 
-def tasks_view(table, metric="acc", regime=None, models=None, language="en", headline=False) -> Grid:
+def tasks_view(table, metric=PRIMARY, regime=None, models=None, language=SOURCE_LANGUAGE, headline=False) -> Grid:
     if language not in LANGUAGES:
         raise ResultsError(f"unknown language {language!r}; valid: {', '.join(LANGUAGES)}")
     rows = select(table, metric, regime, models, [language])
     higher = HIGHER_IS_BETTER[metric]
     tasks = _tasks_by_language(rows)[language]
     counts, chance = question_counts(rows), task_chance(rows)
-    benches = [BENCHMARKS[t.rpartition("_")[0]] for t in tasks]
+    bench_of = dict(zip(rows["task"], rows["benchmark"]))
+    benches = [BENCHMARKS[bench_of[t]] for t in tasks]
     columns = [b.short if headline else b.key for b in benches] + ["Avg"]
     centred = metric in ACCURACY_METRICS and not headline
     if centred:
@@ -304,7 +332,7 @@ def tasks_view(table, metric="acc", regime=None, models=None, language="en", hea
     return Grid(title, columns, body, notes, higher, show_std=not headline).mark_best()
 
 
-def grid_view(table, metric="acc", regime=None, models=None, languages=None) -> Grid:
+def grid_view(table, metric=PRIMARY, regime=None, models=None, languages=None) -> Grid:
     rows = select(table, metric, regime, models, languages)
     higher = HIGHER_IS_BETTER[metric]
     tasks_by_lang = _tasks_by_language(rows)
@@ -325,11 +353,16 @@ def grid_view(table, metric="acc", regime=None, models=None, languages=None) -> 
                 best_along="row").mark_best()
 
 
+# Views that read the samples, in their own module; it builds on this one, so it is imported last.
+from results.native import category_view, native_view  # noqa: E402
+
 VIEWS = {
     "summary": summary_view,
     "tasks": tasks_view,
     "headline": lambda table, **kw: tasks_view(table, headline=True, **kw),
     "grid": grid_view,
+    "native": native_view,
+    "categories": category_view,
 }
 
 
@@ -340,5 +373,6 @@ def get_view(name: str):
         raise ResultsError(f"unknown leaderboard view {name!r}; valid: {', '.join(VIEWS)}") from None
 
 
-def build_view(name: str, table, **options) -> Grid:
+def build_view(name: str, table, **options) -> Grid | list[Grid]:
+    """The view's Grid; the native view gives several (per language, then each native-vs-translated pair)."""
     return get_view(name)(table, **options)

@@ -3,7 +3,10 @@
 lm-eval writes, per run, `<output>/<model_name_sanitized>/results_<stamp>.json` and, with
 `--log_samples`, one `samples_<task>_<stamp>.jsonl` per task beside it. Every file is
 schema-checked: a truncated, corrupt or foreign file is a DataError naming the file (and the
-line and field for samples), never a silent number. Tasks that are not ours are skipped with a
+line and field for samples), never a silent number. What a task is comes from the run itself: the
+benchmark and language its config passed to our loader (`dataset_kwargs`), its regime and regime
+version (`metadata`), and the checksum of the data its questions came from (the samples' docs), all
+checked against the benchmark spec (medtasks.spec). Tasks that are not the spec's are skipped with a
 warning; lm-eval's group rows are skipped because we compute our own averages.
 """
 from __future__ import annotations
@@ -16,26 +19,29 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from medtasks import spec
 from medtasks.common import UsageError
 from medtasks.records import DataError
-from medtasks.spec import ALL_BENCHMARKS, LANGUAGES
 from results.provenance import model_revision, project_commit
-from results.samples import read_samples
+from results.samples import UNKNOWN_DATA, first_doc, read_samples
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ("model", "model_path", "model_revision", "task", "task_version", "benchmark", "language",
-           "regime", "n_shot", "fewshot_seed", "metric", "value", "stderr", "n_questions",
-           "n_questions_full", "chance", "lm_eval_version", "project_commit", "eval_date", "source", "samples")
-METRICS = ("acc", "strict_acc", "ece", "brier")  # what our task YAMLs report
-DEFAULT_FEWSHOT_SEED = 1  # medtasks.loader's default when --metadata names no fewshot_seed
+COLUMNS = ("model", "model_path", "model_revision", "task", "task_version", "benchmark", "language", "kind",
+           "answers", "regime", "regime_version", "n_shot", "fewshot_seed", "metric", "value", "stderr", "n_questions",
+           "n_questions_full", "chance", "data_sha256", "lm_eval_version", "project_commit", "eval_date", "source",
+           "samples")
+# Outputs made before the task YAMLs recorded `metadata.regime`: the regime is ASSUMED (the spec's regime of
+# the benchmark when its shot count matches n-shot) and gets this version, so such runs never rank or compare
+# with runs whose regime was recorded.
+ASSUMED_REGIME_VERSION = 0
 _RESULTS_RE = re.compile(r"^results_(?P<stamp>.+)\.json$")
 _REQUIRED = {"results": dict, "versions": dict, "n-shot": dict, "n-samples": dict, "config": dict,
              "configs": dict, "lm_eval_version": str, "model_name": str}
 
 
 class ResultsError(UsageError, ValueError):
-    """Results that cannot be used together (different task versions, regimes, models, questions)."""
+    """Results that cannot be used together (different task versions, regimes, data, models, questions)."""
 
 
 @dataclass(frozen=True)
@@ -46,17 +52,44 @@ class TaskName:
 
 
 def parse_task(name: str) -> TaskName | None:
-    """`<benchmark>_<language>` per medtasks' tables (suite or extra, e.g. truthfulqa_med), else None."""
-    stem, _, lang = name.rpartition("_")
-    if stem in ALL_BENCHMARKS and lang in LANGUAGES:
-        return TaskName(name, stem, lang)
-    return None
+    """(benchmark, language) of one of the spec's task names (medtasks.spec.parse_task), else None."""
+    try:
+        bench, language = spec.parse_task(name)
+    except KeyError:
+        return None
+    return TaskName(name, bench.key, language)
 
 
-def regime_name(n_shot: int, chat: bool = False, system: bool = False) -> str:
-    """Named evaluation regime: BioMistral's protocol is 3 English shots, no chat template."""
-    name = "biomistral-3shot" if n_shot == 3 else f"{n_shot}shot"
-    return name + ("+chat" if chat else "") + ("+system" if system else "")
+def task_of_config(task: str, config: dict) -> TaskName | None:
+    """What a task of a results file is: the benchmark and language its config passed to our loader
+    (`dataset_kwargs`), checked against the spec; the task name parsed for configs without them."""
+    kwargs = config.get("dataset_kwargs") or {}
+    if not {"benchmark", "language"} <= set(kwargs):
+        return parse_task(task)
+    bench, language = str(kwargs["benchmark"]), str(kwargs["language"])
+    if bench not in spec.ALL_BENCHMARKS or language not in spec.current().languages_of(spec.ALL_BENCHMARKS[bench]):
+        return None
+    return TaskName(task, bench, language)
+
+
+def regime_name(regime: str, chat: bool = False, system: bool = False) -> str:
+    """The regime label of a run: its named regime, plus `+chat` / `+system` when lm-eval applied a chat
+    template or a system prompt (the named regimes use neither)."""
+    return regime + ("+chat" if chat else "") + ("+system" if system else "")
+
+
+def run_regime(metadata: dict, benchmark: str, n_shot: int) -> tuple[str, int]:
+    """(regime, version) of one task of a run, as its YAML recorded them in `metadata`. A run whose shot
+    count is not its regime's (lm_eval --num_fewshot) is labelled `<regime>(n_shot=<n>)`. Outputs made before
+    the YAMLs recorded a regime: see ASSUMED_REGIME_VERSION."""
+    if "regime" in metadata:
+        name, version = str(metadata["regime"]), int(metadata.get("regime_version", ASSUMED_REGIME_VERSION))
+        known = spec.REGIMES.get(name)
+        if known is not None and known.num_fewshot != n_shot:
+            name = f"{name}(n_shot={n_shot})"
+        return name, version
+    assumed = spec.regime_of(spec.get_benchmark(benchmark))
+    return (assumed.name if assumed.num_fewshot == n_shot else f"{n_shot}shot"), ASSUMED_REGIME_VERSION
 
 
 def find_result_files(paths) -> list[Path]:
@@ -109,13 +142,22 @@ def samples_path(results_file: Path, task: str) -> Path | None:
 
 
 def chance_level(benchmark: str, samples: Path | None, questions: int) -> float:
-    """Expected acc of a uniform guess over the questions evaluated: 1/options where every question has
-    the benchmark's options; where the count varies (TruthfulQA: 2 to 13, by the categories chosen), the
-    mean of 1/options over the questions in the samples file, NaN when the run has none."""
-    bench = ALL_BENCHMARKS[benchmark]
-    if not bench.min_options:
-        return 1.0 / len(bench.letters)
-    return read_samples(samples, expected=questions).chance if samples else math.nan
+    """Expected acc of a uniform guess over the questions evaluated: the spec's constant where the benchmark
+    has one; where the option count varies (TruthfulQA: 2 to 13, by the categories chosen) the mean of
+    1/options over the questions in the samples file, NaN when the run has none; NaN for multi-answer
+    exams (their metrics have no single chance level)."""
+    bench = spec.get_benchmark(benchmark)
+    if bench.chance is not None:
+        return bench.chance
+    if bench.answers != "single" or not samples:
+        return math.nan
+    return read_samples(samples, expected=questions).chance
+
+
+def data_checksum(samples: Path | None) -> str:
+    """The sha256 of the store file a run's questions came from (every doc carries it), UNKNOWN_DATA
+    without samples."""
+    return str(first_doc(samples).get("data_sha256") or UNKNOWN_DATA) if samples else UNKNOWN_DATA
 
 
 def pretrained_of(model_args) -> str:
@@ -152,10 +194,12 @@ def rows_from_results(path: Path, data: dict | None = None, hash_models: bool = 
     for task, metrics in data["results"].items():
         if task in groups:
             continue
-        name = parse_task(task)
+        config = data["configs"].get(task) or {}
+        name = task_of_config(task, config)
         if name is None:
             foreign.append(task)
             continue
+        bench = spec.get_benchmark(name.benchmark)
         where = f"results[{task!r}]"
         if not isinstance(metrics, dict):
             raise DataError(str(path), where, None, "expected an object of metrics")
@@ -166,19 +210,22 @@ def rows_from_results(path: Path, data: dict | None = None, hash_models: bool = 
         counts = data["n-samples"][task]
         if not isinstance(counts, dict) or "effective" not in counts:
             raise DataError(str(path), None, f"n-samples[{task!r}]", "expected {original, effective}")
-        metadata = ((data["configs"].get(task) or {}).get("metadata") or {})
-        seed = metadata.get("fewshot_seed", DEFAULT_FEWSHOT_SEED)
+        metadata = config.get("metadata") or {}
+        regime, regime_version = run_regime(metadata, bench.key, n_shot)
         questions = int(_number(counts["effective"], path, None, f"n-samples[{task!r}].effective"))
         samples = samples_path(path, task)
         base = {**common, "task": task, "task_version": str(data["versions"][task]),
-                "benchmark": name.benchmark, "language": name.language,
-                "regime": regime_name(n_shot, chat, system), "n_shot": n_shot, "fewshot_seed": int(seed),
+                "benchmark": bench.key, "language": name.language, "kind": bench.kind, "answers": bench.answers,
+                "regime": regime_name(regime, chat, system), "regime_version": regime_version, "n_shot": n_shot,
+                "fewshot_seed": int(metadata.get("fewshot_seed", spec.DEFAULT_FEWSHOT_SEED)),
                 "n_questions": questions,
                 "n_questions_full": int(_number(counts.get("original", counts["effective"]), path, None,
                                                 f"n-samples[{task!r}].original")),
-                "chance": chance_level(name.benchmark, samples, questions), "samples": str(samples or "")}
+                "chance": chance_level(bench.key, samples, questions), "data_sha256": data_checksum(samples),
+                "samples": str(samples or "")}
+        names = spec.metrics_for(bench.answers)
         found = False
-        for metric in METRICS:
+        for metric in names:
             key = f"{metric},none"
             if key not in metrics:
                 continue
@@ -188,9 +235,10 @@ def rows_from_results(path: Path, data: dict | None = None, hash_models: bool = 
                          "stderr": _number(metrics.get(f"{metric}_stderr,none"), path, where,
                                            f"{metric}_stderr,none", allow_na=True)})
         if not found:
-            raise DataError(str(path), where, None, f"none of the metrics {', '.join(METRICS)} is present")
+            raise DataError(str(path), where, None, f"none of the metrics {', '.join(names)} is present")
     if foreign:
-        log.warning("%s: skipped tasks that are not medeval tasks: %s", path, ", ".join(sorted(foreign)))
+        log.warning("%s: skipped tasks that are not tasks of this spec (a user's benchmark needs its spec file in "
+                    "$%s): %s", path, spec.SPEC_PATH_ENV, ", ".join(sorted(foreign)))
     return rows
 
 
@@ -210,7 +258,7 @@ def load_table(paths, names: dict[str, str] | None = None, hash_models: bool = T
                on_duplicate: str = "latest", progress: bool = False):
     """A pandas DataFrame with COLUMNS. `names` maps a model path to a display name.
 
-    A run repeated with the same model, task, version, regime and seed keeps the latest
+    A run repeated with the same model, task, version, regime, data and seed keeps the latest
     (`on_duplicate="latest"`, with a warning) or raises (`"error"`).
     """
     import pandas as pd
@@ -221,7 +269,8 @@ def load_table(paths, names: dict[str, str] | None = None, hash_models: bool = T
     table = pd.DataFrame(rows)
     table["model"] = table["model_path"].map(display_names(table["model_path"].unique(), names or {}))
     table = table[list(COLUMNS)]
-    key = ["model_path", "model_revision", "task", "task_version", "regime", "fewshot_seed", "metric"]
+    key = ["model_path", "model_revision", "task", "task_version", "regime", "regime_version", "data_sha256",
+           "fewshot_seed", "metric"]
     dup = table.duplicated(key, keep=False)
     if dup.any():
         runs = sorted(table.loc[dup, "source"].unique())
@@ -257,4 +306,5 @@ def table_provenance(table) -> dict:
         "results_commit": project_commit(),
         "eval_dates": [str(table["eval_date"].min()), str(table["eval_date"].max())],
         "sources": sorted(table["source"].unique().tolist()),
+        "data_sha256": {task: sorted(set(values)) for task, values in table.groupby("task")["data_sha256"]},
     }

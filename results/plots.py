@@ -19,19 +19,20 @@ from pathlib import Path
 
 from medtasks.common import MODEL_CARD_JSON, require
 from medtasks.metrics import ECE_BINS
-from medtasks.spec import BENCHMARKS, LANGUAGES
-from results.calibration import reliability
+from medtasks.spec import BENCHMARKS, LANGUAGES, language_group
+from results.calibration import ECE, reliability
 from results.leaderboard import (
-    ACCURACY_METRICS,
     LIMITED_MARK,
     UNIT,
     limited_note,
     question_counts,
+    regime_label,
     select,
     summary_view,
     task_chance,
 )
 from results.load import ResultsError
+from results.metrics import ACCURACY_METRICS, PRIMARY
 from results.render import number
 
 
@@ -52,7 +53,7 @@ def caption(rows, metric: str) -> str:
     seeds = ", ".join(map(str, sorted(rows["fewshot_seed"].unique())))
     dates = sorted({d[:10] for d in rows["eval_date"] if d})
     span = dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}" if dates else "unknown date"
-    text = (f"metric {metric} ({UNIT}) · regime {rows['regime'].iloc[0]} · few-shot seeds {seeds} · "
+    text = (f"metric {metric} ({UNIT}) · regime {regime_label(rows)} · few-shot seeds {seeds} · "
             f"evaluated {span} · plotted {_dt.date.today().isoformat()}")
     note = limited_note(question_counts(rows))
     return text + ("\n" + note if note else "")
@@ -102,7 +103,7 @@ def _summary_series(grid) -> tuple[list[str], dict, list[bool]]:
     return cols, series, limited
 
 
-def plot_bars(table, out_dir, metric="acc", regime=None, models=None, **_) -> list[Path]:
+def plot_bars(table, out_dir, metric=PRIMARY, regime=None, models=None, **_) -> list[Path]:
     plt = _pyplot()
     grid = summary_view(table, metric=metric, regime=regime, models=models)
     rows = select(table, metric, regime, models)
@@ -120,7 +121,7 @@ def plot_bars(table, out_dir, metric="acc", regime=None, models=None, **_) -> li
     return _save(fig, Path(out_dir), f"bars_{metric}", caption(rows, metric))
 
 
-def plot_heatmap(table, out_dir, metric="acc", regime=None, models=None, **_) -> list[Path]:
+def plot_heatmap(table, out_dir, metric=PRIMARY, regime=None, models=None, **_) -> list[Path]:
     plt = _pyplot()
     rows = select(table, metric, regime, models)
     paths = []
@@ -154,12 +155,12 @@ def plot_reliability(table, out_dir, regime=None, models=None, **_) -> list[Path
     """Per language: the bins of all its questions (pooled ece) and, in the title, the ece lm-eval
     reports for the language group (the mean of its tasks' ece), so the numbers can be matched."""
     plt = _pyplot()
-    rows = select(table, "ece", regime, models)
+    rows = select(table, ECE, regime, models)
     paths = []
     for model in sorted(rows["model"].unique()):
         part = rows[rows["model"] == model]
         langs = [code for code in LANGUAGES if code in set(part["language"])]
-        summary = summary_view(table, "ece", regime, [model])
+        summary = summary_view(table, ECE, regime, [model])
         group_ece = dict(zip(summary.columns, summary.rows[0][1]))
         fig, axes = plt.subplots(1, len(langs), figsize=(3.2 * len(langs), 3.6), squeeze=False, sharey=True)
         for ax, lang in zip(axes[0], langs):
@@ -176,15 +177,15 @@ def plot_reliability(table, out_dir, regime=None, models=None, **_) -> list[Path
             ax.set_xlim(0, 1)
             ax.set_ylim(0, 1)
             group = "–" if cell is None else _marked(number(cell.mean), cell.limited)
-            ax.set_title(f"{LANGUAGES[lang].name}: ece {group}\npooled ece {number(pooled)}", fontsize=9)
+            ax.set_title(f"{LANGUAGES[lang].name}: {ECE} {group}\npooled {ECE} {number(pooled)}", fontsize=9)
             ax.set_xlabel("confidence", fontsize=8)
         axes[0][0].set_ylabel("accuracy")
         axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
         fig.suptitle(f"{model}: reliability ({ECE_BINS} bins; confidence = largest letter probability; numbers = "
-                     "questions per bin)\nece = mean of the tasks' ece, as lm-eval reports medeval_<lang>; "
-                     "pooled ece = one ece over all the questions drawn", fontsize=8)
+                     f"questions per bin)\n{ECE} = mean of the tasks' {ECE}, as lm-eval reports {language_group('<lang>')}; "
+                     f"pooled {ECE} = one {ECE} over all the questions drawn", fontsize=8)
         fig.tight_layout(rect=(0, 0.05, 1, 1))
-        paths += _save(fig, Path(out_dir), f"reliability_{slug(model)}", caption(part, "ece"))
+        paths += _save(fig, Path(out_dir), f"reliability_{slug(model)}", caption(part, ECE))
     return paths
 
 
@@ -198,7 +199,7 @@ def variant_label(model: str, model_path: str) -> str:
         return model
 
 
-def plot_variants(table, out_dir, metric="acc", regime=None, models=None, base=None, **_) -> list[Path]:
+def plot_variants(table, out_dir, metric=PRIMARY, regime=None, models=None, base=None, **_) -> list[Path]:
     """Difference of each variant to `base` (default: the first of `models`), per language."""
     plt = _pyplot()
     models = list(models or sorted(table["model"].unique()))
@@ -226,7 +227,52 @@ def plot_variants(table, out_dir, metric="acc", regime=None, models=None, base=N
     return _save(fig, Path(out_dir), f"variants_{slug(base)}_{metric}", caption(rows, metric))
 
 
-PLOTS = {"bars": plot_bars, "heatmap": plot_heatmap, "reliability": plot_reliability, "variants": plot_variants}
+def plot_native(table, out_dir, metric=PRIMARY, models=None, **_) -> list[Path]:
+    """The native view as a figure: per language, the suite's average beside the native exams' (one pair
+    of bars per model); then, for each native exam that exists in translation, the paired difference
+    native - translated per category with its bootstrap interval. The numbers are the view's."""
+    from results.native import DIFFERENCE, NATIVE, SUITE, native_view
+
+    plt = _pyplot()
+    grids = native_view(table, metric=metric, models=models)
+    per_language, pairs = grids[0], grids[1:]
+    fig, axes = plt.subplots(1, 1 + len(pairs), figsize=(6.5 + 4.5 * len(pairs), 4.2), squeeze=False)
+    ax = axes[0][0]
+    labels = [label.rsplit(" [", 1) for label, _ in per_language.rows]
+    langs = [code for code in LANGUAGES if any(lang == f"{code}]" for _, lang in labels)]
+    models_shown = list(dict.fromkeys(model for model, _ in labels))
+    cells = {(model, lang[:-1]): dict(zip(per_language.columns, row)) for (model, lang), (_, row) in
+             zip(labels, per_language.rows)}
+    series, cut = {}, []
+    for model in models_shown:
+        for part in (SUITE, NATIVE):
+            got = [cells.get((model, lang), {}).get(part) for lang in langs]
+            series[f"{model}: {part}"] = [(c.mean, c.std) if c else (math.nan, math.nan) for c in got]
+            cut.append([bool(c and c.limited) for c in got])
+    _grouped_bars(ax, langs, series, [any(flags[i] for flags in cut) for i in range(len(langs))])
+    ax.set_ylabel(f"{metric}, macro average\n({UNIT})")
+    ax.set_xlabel("language")
+    ax.set_title(f"{SUITE} (translated except en) vs {NATIVE} exams", fontsize=9)
+    ax.legend(fontsize=7, loc="upper left")
+    for ax, grid in zip(axes[0][1:], pairs):  # columns: native, translated, difference, CI low, CI high
+        ys = list(range(len(grid.rows)))
+        delta, low, high = ([cells[j].mean for _, cells in grid.rows] for j in (2, 3, 4))
+        ax.errorbar(delta, ys, xerr=[[d - lo for d, lo in zip(delta, low)], [hi - d for d, hi in zip(delta, high)]],
+                    fmt="o", color="C0", capsize=3)
+        ax.axvline(0, color="grey", lw=0.8, ls="--")
+        ax.set_yticks(ys, [_marked(label, cells[0].limited) for label, cells in grid.rows], fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xlabel(f"{grid.columns[2]} ({metric}), {grid.columns[3].split()[0]} bootstrap interval", fontsize=8)
+        ax.set_title(grid.title.split(":")[0] + ": native minus translated, same questions", fontsize=9)
+    fig.tight_layout()
+    shown = table[table["model"].isin(models_shown)]
+    text = (f"{DIFFERENCE} and the paired differences: see `medeval leaderboard --view native`; each task in its "
+            f"own regime · {caption(shown, metric)}")
+    return _save(fig, Path(out_dir), f"native_{metric}", text)
+
+
+PLOTS = {"bars": plot_bars, "heatmap": plot_heatmap, "reliability": plot_reliability, "variants": plot_variants,
+         "native": plot_native}
 
 
 def check_plots(names) -> list[str]:

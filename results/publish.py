@@ -10,27 +10,26 @@ from __future__ import annotations
 
 import math
 
-from medtasks.sources.hub import BIOINSTRUCTQA, MEDMCQA, MEDQA, MMLU, PUBMEDQA
-from medtasks.spec import BENCHMARKS, LANGUAGES, SOURCE_LANGUAGE
+from medtasks.sources.hub import BIOINSTRUCTQA
+from medtasks.spec import BENCHMARKS, LANGUAGES, METRICS, get_benchmark
 from results.leaderboard import UNIT, select, summary_view
+from results.metrics import ACCURACY_METRICS, PRIMARY
 from results.load import ResultsError, table_provenance
 from results.render import DECIMALS
 from results.stats import mean_std
 
-SCHEMA = "medeval-results/2"  # 2: values are fractions as lm-eval reports them (1: percent)
+SCHEMA = "medeval-results/2"  # 2: values are fractions as lm-eval reports them (1: percent); tasks carry data_sha256
 SOURCE_NAME = "medeval (lm-evaluation-harness)"
-METRIC_NAMES = {"acc": "accuracy (argmax over letters)", "strict_acc": "strict accuracy (greedy token)",
-                "ece": "expected calibration error (5 bins)", "brier": "Brier score"}
-_ENGLISH_HUB = {"medqa": MEDQA, "medmcqa": MEDMCQA, "pubmedqa": PUBMEDQA[0], "mmlu": MMLU}
 
 
 def hub_dataset(benchmark: str, language: str) -> tuple[str, str]:
-    """(dataset id, config) the numbers refer to: the original English release on the hub, or
-    BioMistral's BioInstructQA for the translations (and for MedQA-5, absent from the 4-option release)."""
-    bench = BENCHMARKS[benchmark]
-    if language == SOURCE_LANGUAGE and benchmark != "medqa5":
-        return _ENGLISH_HUB[bench.family], bench.mmlu_subject or "default"
-    return BIOINSTRUCTQA[0], f"{bench.corpus_name}-{LANGUAGES[language].name}"
+    """(dataset id, config) the numbers refer to: a benchmark of BioMistral's suite is named by its corpus in
+    BioMistral's BioInstructQA (which holds the English originals and the seven translations); any other
+    by its medeval task, whose data the `data_sha256` of each result pins down."""
+    bench = get_benchmark(benchmark)
+    if bench.corpus_name:
+        return BIOINSTRUCTQA[0], f"{bench.corpus_name}-{LANGUAGES[language].name}"
+    return f"medeval/{bench.key}", language
 
 
 def model_summary(table, model: str, regime: str | None = None) -> dict:
@@ -38,7 +37,7 @@ def model_summary(table, model: str, regime: str | None = None) -> dict:
     if model not in set(table["model"]):
         raise ResultsError(f"unknown model {model!r}; valid: {', '.join(sorted(table['model'].unique()))}")
     part = table[(table["model"] == model) & table["benchmark"].isin(list(BENCHMARKS))]  # the ten-task suite
-    rows = select(part, "acc", regime)
+    rows = select(part, PRIMARY, regime)
     regime = rows["regime"].iloc[0]
     part = part[part["regime"] == regime]
     tasks = []
@@ -55,11 +54,13 @@ def model_summary(table, model: str, regime: str | None = None) -> dict:
                       "task_version": first["task_version"], "n_shot": int(first["n_shot"]),
                       "questions": int(first["n_questions"]), "questions_in_split": int(first["n_questions_full"]),
                       "limited": bool(first["n_questions"] < first["n_questions_full"]),
+                      "regime": first["regime"], "regime_version": int(first["regime_version"]),
+                      "data_sha256": first["data_sha256"],
                       "dataset": dataset, "dataset_config": config, "metrics": metrics})
     order = {(b, lang): i for i, (b, lang) in enumerate((b, lang) for lang in LANGUAGES for b in BENCHMARKS)}
     tasks.sort(key=lambda t: order[(t["benchmark"], t["language"])])
     averages = {}
-    for metric in ("acc", "strict_acc"):
+    for metric in ACCURACY_METRICS:
         if metric in set(part["metric"]):
             grid = summary_view(part, metric=metric, regime=regime)
             averages[metric] = {col: None if c is None or math.isnan(c.mean) else round(c.mean, DECIMALS)
@@ -84,10 +85,11 @@ def to_model_index(summary: dict, url: str | None = None) -> str:
                 task_type="multiple-choice", task_name="Medical multiple-choice QA",
                 dataset_type=task["dataset"], dataset_name=task["title"], dataset_config=task["dataset_config"],
                 dataset_split="test", dataset_args={"num_few_shot": task["n_shot"], "language": task["language"]},
-                metric_type=metric, metric_value=m["value"], metric_name=METRIC_NAMES.get(metric, metric),
+                metric_type=metric, metric_value=m["value"], metric_name=METRICS[metric].description,
                 metric_args={"std": m["std"], "fewshot_seeds": m["seeds"], "questions": task["questions"],
                              "questions_in_split": task["questions_in_split"], "unit": UNIT,
                              "task": task["task"], "task_version": task["task_version"],
+                             "data_sha256": task["data_sha256"],
                              "regime": summary["regime"], "model_revision": summary["model"]["revision"],
                              "evaluated_with": source},
                 # the hub wants a URL with a source name; without one the source stays in metric_args

@@ -101,5 +101,7 @@ def get_format(fmt: str):
         raise ResultsError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}") from None
 
 
-def render(grid: Grid, fmt: str) -> str:
-    return get_format(fmt)(grid)
+def render(grid: Grid | list[Grid], fmt: str) -> str:
+    """One grid, or several in order (the native view), each as its own table, separated by a blank line."""
+    write = get_format(fmt)
+    return "\n".join(write(g) for g in (grid if isinstance(grid, list) else [grid]))

@@ -178,14 +178,28 @@ def test_cli_reports_unusable_input_with_exit_2(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["leaderboard", "{run}", "--view", "pie"], "unknown leaderboard view 'pie'; valid: summary, tasks, headline, grid"),
+    (["leaderboard", "{run}", "--view", "pie"], "unknown leaderboard view 'pie'; valid: summary, tasks, headline, grid, native, categories"),
     (["leaderboard", "{run}", "--format", "html"], "unknown format 'html'; valid: markdown, csv, latex"),
-    (["leaderboard", "{run}", "--metric", "f1"], "unknown metric 'f1'; valid: acc, strict_acc, ece, brier"),
+    (["leaderboard", "{run}", "--metric", "f1"], "unknown metric 'f1'; valid: acc, strict_acc, ece, brier, hamming, emr"),
+    (["leaderboard", "{run}", "--view", "native", "--metric", "ece"],
+     "the native view scores single-answer tasks with acc or strict_acc (multi-answer exams with hamming and emr, "
+     "in their own columns), not 'ece'"),
+    (["leaderboard", "{run}", "--view", "native", "--regime", "zero_shot"],
+     "the native view shows every task in its own regime (recorded by its YAML): drop --regime"),
+    (["leaderboard", "{run}", "--view", "categories"],
+     "no acc results of a task whose questions have a category (HEAD-QA's have); categories come from the samples "
+     "(lm_eval --log_samples)"),
+    (["leaderboard", "{run}", "--metric", "hamming"], "no hamming results to show (multi-answer exams: --view native)"),
+    (["leaderboard", "{run}", "--contamination", "{missing}"],
+     "--contamination {missing}: cannot read it (No such file or directory)"),
+    (["results-table", "{run}", "--contamination", "{run}/m/results_2026-01-01T00-00-00.000000.json"],
+     "{run}/m/results_2026-01-01T00-00-00.000000.json, field 'format': expected 'medeval-contamination/1' "
+     "(medeval contamination's report.json), got None"),
     (["leaderboard", "{run}", "--name", "no-equals-sign"], "--name expects PATH=NAME, got 'no-equals-sign'"),
     (["leaderboard", "{run}", "--models", "ghost"], "unknown model(s) ghost; valid: m"),
     (["leaderboard", "{empty}"], "no lm-eval results_*.json under {empty}: point at the --output_path of an lm_eval run"),
     (["calibration", "{run}", "--metric", "acc"], "calibration metric must be ece or brier, not 'acc'"),
-    (["plots", "{run}", "-o", "{out}", "--plots", "pie"], "unknown plot(s) pie; valid: bars, heatmap, reliability, variants"),
+    (["plots", "{run}", "-o", "{out}", "--plots", "pie"], "unknown plot(s) pie; valid: bars, heatmap, reliability, variants, native"),
     (["compare", "{run}", "{run}", "--bootstrap", "0"], "--bootstrap must be at least 1, got 0"),
     (["compare", "{run}", "{run}", "--alpha", "1.5"], "--alpha must be in (0, 1), got 1.5"),
     (["compare", "{run}", "{run}", "--metric", "ece"], "--metric must be acc or strict_acc, got 'ece'"),
@@ -214,5 +228,15 @@ def test_prompt_skipping_parse_equals_full_parse():
             "target": "A", "arguments": {"gen_args_0": {"arg_0": 'prompt with ", "arguments": inside', "arg_1": "A"}},
             "resps": [[["-1.0", "True"]]], "filtered_resps": [["-1.0", "True"]], "filter": "none",
             "acc": 1.0, "strict_acc": 1.0, "ece": [0.37, True], "brier": 0.4}
-    assert parse_line(json.dumps(line), "f", 1) == ("q1", 1.0, 1.0, 0.37, 0.4, 3)
-    assert parse_line(json.dumps(dict(reversed(list(line.items())))), "f", 1) == ("q1", 1.0, 1.0, 0.37, 0.4, 3)
+    expected = ("q1", 3, "", "unknown", {"acc": 1.0, "strict_acc": 1.0, "ece": (0.37, 1.0), "brier": 0.4})
+    assert parse_line(json.dumps(line), "f", 1) == expected
+    assert parse_line(json.dumps(dict(reversed(list(line.items())))), "f", 1) == expected
+    line["doc"].update(category="nursing", data_sha256="ab" * 32)
+    assert parse_line(json.dumps(line), "f", 1)[2:4] == ("nursing", "ab" * 32)
+    multi = {**line, "hamming": 0.5, "emr": 0.0}
+    for name in ("acc", "strict_acc", "ece", "brier"):
+        del multi[name]
+    assert parse_line(json.dumps(multi), "f", 1)[4] == {"hamming": 0.5, "emr": 0.0}
+    del multi["emr"]
+    with pytest.raises(DataError, match="line 1, field 'emr': missing per-question metric"):
+        parse_line(json.dumps(multi), "f", 1)

@@ -9,7 +9,7 @@ from medtasks.metrics import expected_calibration_error
 from results.compare import Row
 from results.gate import Gate, is_regression
 from results.leaderboard import build_view, summary_view, tasks_view
-from results.load import COLUMNS, ResultsError, display_names, parse_task, regime_name
+from results.load import ASSUMED_REGIME_VERSION, COLUMNS, ResultsError, display_names, parse_task, regime_name, run_regime
 from results.render import latex_escape, render
 from results.stats import (chance_centred, discordant, macro_average, mcnemar_exact, mean_std, reliability_bins,
                            stratified_bootstrap)
@@ -120,16 +120,31 @@ def test_reliability_bins_and_ece():
     assert expected_calibration_error(conf, [bool(x) for x in ok]) == pytest.approx(0.44)
 
 
-@pytest.mark.parametrize("n_shot, chat, system, name", [
-    (3, False, False, "biomistral-3shot"), (0, False, False, "0shot"), (5, True, False, "5shot+chat"),
-    (3, True, True, "biomistral-3shot+chat+system")])
-def test_regime_name(n_shot, chat, system, name):
-    assert regime_name(n_shot, chat, system) == name
+@pytest.mark.parametrize("metadata, benchmark, n_shot, expected", [
+    ({"regime": "biomistral_3shot", "regime_version": 1}, "medqa", 3, ("biomistral_3shot", 1)),
+    ({"regime": "native_3shot", "regime_version": 2}, "head_qa", 3, ("native_3shot", 2)),
+    # lm_eval --num_fewshot 0 on a 3-shot task: not its regime any more, and the label says so
+    ({"regime": "biomistral_3shot", "regime_version": 1}, "medqa", 0, ("biomistral_3shot(n_shot=0)", 1)),
+    # outputs made before the YAMLs recorded a regime: the spec's, ASSUMED (version 0) when the shots agree
+    ({"version": 1.0}, "medqa", 3, ("biomistral_3shot", ASSUMED_REGIME_VERSION)),
+    ({"version": 1.0}, "truthfulqa_med", 0, ("zero_shot", ASSUMED_REGIME_VERSION)),
+    ({}, "medqa", 5, ("5shot", ASSUMED_REGIME_VERSION)),
+])
+def test_run_regime_is_read_from_the_task_metadata(metadata, benchmark, n_shot, expected):
+    assert run_regime(metadata, benchmark, n_shot) == expected
+
+
+def test_regime_name_marks_chat_and_system_prompts():
+    assert regime_name("native_3shot") == "native_3shot"
+    assert regime_name("biomistral_3shot", chat=True, system=True) == "biomistral_3shot+chat+system"
 
 
 @pytest.mark.parametrize("task, expected", [
     ("medqa_en", ("medqa", "en")), ("medqa5_zh", ("medqa5", "zh")), ("mmlu_anatomy_fr", ("mmlu_anatomy", "fr")),
-    ("hellaswag", None), ("medqa_xx", None), ("mmlu_astronomy_en", None)])
+    ("head_qa_es", ("head_qa", "es")), ("frenchmedmcqa_single_fr", ("frenchmedmcqa_single", "fr")),
+    ("medqa_mainland_zh", ("medqa_mainland", "zh")),
+    ("hellaswag", None), ("medqa_xx", None), ("mmlu_astronomy_en", None), ("headqa_es", None),
+    ("head_qa_fr", None)])  # HEAD-QA exists in es and en only
 def test_parse_task(task, expected):
     got = parse_task(task)
     assert (got and (got.benchmark, got.language)) == expected or (got is None and expected is None)
@@ -158,13 +173,15 @@ CHANCE = {"medqa": 0.25, "pubmedqa": 1 / 3}
 
 def _table(rows):
     base = {c: "" for c in COLUMNS}
-    base.update(regime="biomistral-3shot", task_version="1.0", n_questions=10, n_questions_full=10, n_shot=3,
-                lm_eval_version="0.4.13", eval_date="2026-01-01T00:00:00+00:00", metric="acc", stderr=0.0)
+    base.update(regime="biomistral_3shot", regime_version=1, task_version="1.0", n_questions=10, n_questions_full=10,
+                n_shot=3, lm_eval_version="0.4.13", eval_date="2026-01-01T00:00:00+00:00", metric="acc", stderr=0.0,
+                kind="suite", answers="single")
     out = []
     for model, task, seed, value, *extra in rows:
         bench, _, lang = task.rpartition("_")
         out.append({**base, "model": model, "model_path": model, "task": task, "benchmark": bench, "language": lang,
-                    "fewshot_seed": seed, "value": value, "chance": CHANCE[bench], **(extra[0] if extra else {})})
+                    "fewshot_seed": seed, "value": value, "chance": CHANCE[bench], "data_sha256": f"sha-{task}",
+                    **(extra[0] if extra else {})})
     return pd.DataFrame(out)
 
 
@@ -217,10 +234,31 @@ def test_task_versions_are_never_mixed():
 
 
 def test_regimes_are_never_mixed():
-    table = _table([("A", "medqa_en", 1, 0.5), ("A", "medqa_en", 1, 0.6, {"regime": "0shot", "n_shot": 0})])
+    table = _table([("A", "medqa_en", 1, 0.5), ("A", "medqa_en", 1, 0.6, {"regime": "zero_shot", "n_shot": 0})])
     with pytest.raises(ResultsError, match="mix regimes"):
         summary_view(table)
-    assert dict(summary_view(table, regime="0shot").rows)["A"][0].mean == 0.6
+    assert dict(summary_view(table, regime="zero_shot").rows)["A"][0].mean == 0.6
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"data_sha256": "sha-other"}, r"medqa_en was run on different data \(data sha-medqa_en: A; data sha-other: B\); "
+                                   "a task name means one dataset"),
+    ({"regime_version": 2}, r"medqa_en cannot be compared across these runs \(regime biomistral_3shot v1, "
+                            r"version 1.0, 10 questions: A; regime biomistral_3shot v2, version 1.0, 10 questions: B\)"),
+])
+def test_runs_on_other_data_or_regime_versions_are_never_ranked_together(change, message):
+    table = _table([("A", "medqa_en", 1, 0.5), ("B", "medqa_en", 1, 0.6, change)])
+    for view in ("summary", "grid", "tasks"):
+        with pytest.raises(ResultsError, match=message):
+            build_view(view, table, metric="acc")
+    assert dict(summary_view(table, models=["B"]).rows)["B"][0].mean == 0.6
+
+
+def test_unknown_data_conflicts_with_none():
+    """A run without samples has no data checksum: it is shown (unverifiable), and the note says so."""
+    table = _table([("A", "medqa_en", 1, 0.5), ("B", "medqa_en", 1, 0.6, {"data_sha256": "unknown"})])
+    grid = summary_view(table)
+    assert "data (sha256 of the store file, first 12): medqa_en sha-medqa_en" in grid.notes
 
 
 def test_renderers():

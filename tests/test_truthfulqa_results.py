@@ -31,9 +31,9 @@ def test_truthfulqa_tasks_load_with_their_own_regime(runs):
     assert (parse_task("truthfulqa_med_fr").benchmark, parse_task("truthfulqa_med_fr").language) == ("truthfulqa_med", "fr")
     table = load_table([runs], hash_models=False)
     tqa = table[table["benchmark"] == "truthfulqa_med"]
-    assert set(tqa["regime"]) == {"0shot"} and set(tqa["task"]) == {"truthfulqa_med_en", "truthfulqa_med_fr"}
+    assert set(tqa["regime"]) == {"zero_shot"} and set(tqa["regime_version"]) == {1} and set(tqa["task"]) == {"truthfulqa_med_en", "truthfulqa_med_fr"}
     suite = select(table, "acc")  # the suite's selection ignores them: no "mixed regimes" error
-    assert set(suite["regime"]) == {"biomistral-3shot"} and "truthfulqa_med" not in set(suite["benchmark"])
+    assert set(suite["regime"]) == {"biomistral_3shot"} and "truthfulqa_med" not in set(suite["benchmark"])
 
 
 def test_summary_has_truthfulness_columns_apart_from_the_average(runs):
@@ -44,7 +44,7 @@ def test_summary_has_truthfulness_columns_apart_from_the_average(runs):
     assert rows["A"][1].mean == pytest.approx(0.5)  # the ten tasks' average, TruthfulQA's 0.3 not in it
     assert rows["A"][3].mean == pytest.approx(0.3) and rows["A"][4].mean == pytest.approx(0.2)
     assert rows["B"][1].mean == pytest.approx(0.6) and rows["B"][3] is None and rows["B"][1].best
-    assert any("never in Avg" in note and "0shot" in note for note in grid.notes)
+    assert any("never in Avg" in note and "zero_shot v1" in note for note in grid.notes)
     without = build_view("summary", table[table["benchmark"] != "truthfulqa_med"], metric="acc")
     assert [c.mean for c in dict(without.rows)["A"]] == [c.mean for c in rows["A"][:3]]
 
