@@ -29,6 +29,9 @@ def register(subparsers) -> None:
                    help="languages (default: all for --data and --bioinstructqa, en for --hub); English few-shot "
                    "examples are imported whatever the languages, as every language's prompts use them")
     p.add_argument("--store", type=Path, help="store folder (default: $MEDTASKS_STORE or ~/.cache/medtasks/store)")
+    p.add_argument("--replace", action="store_true",
+                   help="replace groups of the store that hold another dataset (other question ids from another "
+                   "source); without it such an import is refused and nothing is written")
     p.set_defaults(func=cmd_import)
 
     p = subparsers.add_parser("tasks", help="list the task grid, or check/regenerate the task YAMLs",
@@ -87,13 +90,13 @@ def cmd_import(args) -> int:
             raise UsageError(f"--data {args.data}: no files for {', '.join(absent) or 'any benchmark' + where}; nothing was "
                              "imported (the folder layout is in medtasks/sources/README.md)")
         print_excluded(scan.excluded)
-        written = write_records(store, scan.records, scan.excluded)
+        written = write_records(store, scan.records, scan.excluded, replace=args.replace)
     elif args.bioinstructqa:
-        written = sources.import_bioinstructqa(args.bioinstructqa, store, asked, args.languages)
+        written = sources.import_bioinstructqa(args.bioinstructqa, store, asked, args.languages, replace=args.replace)
     else:
         languages = args.languages or [SOURCE_LANGUAGE]
         on_hub = [key for key in ALL_BENCHMARKS if all(sources.on_hub(key, code) for code in languages)]
-        written = write_records(store, sources.hub_records(asked or on_hub, languages))
+        written = write_records(store, sources.hub_records(asked or on_hub, languages), replace=args.replace)
     if not written:
         raise UsageError(f"--{'bioinstructqa' if args.bioinstructqa else 'hub'}: no records for "
                          f"{', '.join(asked or ['any benchmark'])}; nothing was imported")

@@ -118,7 +118,7 @@ def _import(store: Path, bench: spec.Benchmark, language: str, split: str) -> No
     folder = data_dir()
     if folder is not None:
         log.info("importing %s from %s=%s into %s", bench.key, DATA_ENV, folder, store)
-        sources.import_folder(folder, store, benchmarks=[bench.key])
+        sources.import_folder(folder, store, benchmarks=[bench.key], keep_existing=True)  # the store comes first
         if has_split(store, bench.key, language, split):
             return
         where += f" nor in {DATA_ENV}={folder}"

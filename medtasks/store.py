@@ -10,6 +10,12 @@ journal exists removes the temps (nothing changed); a crash during the renames l
 the next writer or reader of the store finishes the renames (roll forward: the temps are complete, so
 the result is the new state). `verify_store` checks that the manifest's counts and checksums match
 the files.
+
+A task name means one dataset. Each group's manifest entry records what it holds ("dataset": the
+importers and the fingerprint of its id set, beside "sources": kind and file or engine). A write that
+would replace a group's questions with another question set (other ids) from another source (no
+source in common) is refused with one line, unless `replace=True`: re-importing the same data, an
+updated file at the same place, or another translation of the same questions are not refused.
 """
 from __future__ import annotations
 
@@ -28,6 +34,10 @@ from medtasks.records import DataError, Exclusion, Record
 MANIFEST = "manifest.json"
 JOURNAL = ".journal.json"  # renames of a transaction in progress: [[temp, target], ...], relative to the store
 TEMP_SUFFIX = ".tmp"
+
+
+class DatasetConflict(UsageError):
+    """A write would put another dataset under a group's name (see the module docstring)."""
 
 
 class MissingData(UsageError, LookupError):
@@ -148,13 +158,15 @@ def _check_unique(benchmark: str, language: str, split: str, group: list[Record]
         seen[record.id] = index
 
 
-def write_records(store: Path, records: Iterable[Record], excluded: Iterable[Exclusion] = ()) -> dict[str, int]:
+def write_records(store: Path, records: Iterable[Record], excluded: Iterable[Exclusion] = (),
+                  replace: bool = False) -> dict[str, int]:
     """Write records grouped by (benchmark, language, split); each group replaces its file whole, and
     all groups and the manifest change together or not at all (see the module docstring).
 
     Returns {"benchmark/language/split": count}. Duplicate ids inside a group are an error.
     `excluded`: the questions the importer left out; a written group's manifest entry counts them
-    per reason ("excluded": {reason: count}).
+    per reason ("excluded": {reason: count}). A group that would get another dataset raises
+    DatasetConflict and nothing is written, unless `replace`.
     """
     store = Path(store)
     groups: dict[tuple[str, str, str], list[Record]] = defaultdict(list)
@@ -165,18 +177,25 @@ def write_records(store: Path, records: Iterable[Record], excluded: Iterable[Exc
     left_out: dict[str, Counter] = defaultdict(Counter)
     for exclusion in excluded:
         left_out[exclusion.group][exclusion.reason] += 1
-    written, files = {}, {}
+    written, files, conflicts = {}, {}, []
     with _locked(store):
         manifest = read_manifest(store)
         for (benchmark, language, split), group in sorted(groups.items()):
             data = "".join(r.to_json() + "\n" for r in group).encode()
             files[split_path(store, benchmark, language, split)] = data
             key = f"{benchmark}/{language}/{split}"
-            manifest[key] = {"count": len(group), "sha256": sha256_bytes(data),
-                             "sources": sorted({_source_label(r) for r in group})}
+            entry = {"count": len(group), "sha256": sha256_bytes(data), "dataset": dataset_identity(group),
+                     "sources": sorted({_source_label(r) for r in group})}
             if left_out[key]:
-                manifest[key]["excluded"] = dict(sorted(left_out[key].items()))
+                entry["excluded"] = dict(sorted(left_out[key].items()))
+            if key in manifest and not replace:
+                conflicts += [problem] if (problem := _conflict(store, key, manifest[key], entry)) else []
+            manifest[key] = entry
             written[key] = len(group)
+        if conflicts:
+            raise DatasetConflict(f"{'; '.join(conflicts)}. A task name means one dataset: nothing was written "
+                                  "(to replace it on purpose: medeval import ... --replace; or leave that group out "
+                                  "with --benchmarks / --languages)")
         if files:
             files[store / MANIFEST] = (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode()
             _commit(store, files)
@@ -201,6 +220,33 @@ def verify_store(store: Path) -> list[str]:
         if key not in manifest:
             problems.append(f"{key}: {path} is not in the manifest")
     return problems
+
+
+def dataset_identity(group: list[Record]) -> dict:
+    """What a group holds: the importers that read it (or the kind, for translations) and the sha256 of
+    its sorted ids, one per line."""
+    ids = "".join(sorted(r.id + "\n" for r in group)).encode()
+    importers = {str(r.provenance.get("importer") or r.provenance.get("kind", "import")) for r in group}
+    return {"importers": sorted(importers), "ids_sha256": sha256_bytes(ids)}
+
+
+def _conflict(store: Path, key: str, old: dict, new: dict) -> str | None:
+    """Why `new` may not replace group `key`'s entry `old`: other ids from no common source; None if it may."""
+    held = old.get("dataset")
+    if held is None:  # written before groups recorded their dataset: read its ids from the file
+        path = split_path(store, *key.split("/"))
+        if not path.exists():
+            return None
+        held = dataset_identity(list(iter_records(store, *key.split("/"))))
+    if held["ids_sha256"] == new["dataset"]["ids_sha256"] or set(old.get("sources", ())) & set(new["sources"]):
+        return None
+    return (f"{key} holds {old['count']} questions from {_sources(old)}; this write brings {new['count']} with "
+            f"other ids from {_sources(new)}")
+
+
+def _sources(entry: dict) -> str:
+    sources = entry.get("sources") or ["?"]
+    return sources[0] + (f" (+{len(sources) - 1} more)" if len(sources) > 1 else "")
 
 
 def _source_label(record: Record) -> str:

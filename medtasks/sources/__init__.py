@@ -44,7 +44,7 @@ from medtasks.spec import (
     get_benchmark,
     get_language,
 )
-from medtasks.store import write_records
+from medtasks.store import has_split, write_records
 
 __all__ = ["IMPORTERS", "Importer", "HubUnavailable", "get_importer", "import_folder", "import_bioinstructqa",
            "import_hub", "import_bioinstructqa_from_hub", "folder_records", "scan_folder", "FolderScan",
@@ -88,24 +88,37 @@ def get_importer(name: str) -> Importer:
         raise KeyError(f"unknown importer {name!r}; valid: {', '.join(IMPORTERS)}") from None
 
 
-def import_folder(data_dir, store, benchmarks=None, languages=None) -> dict[str, int]:
+def import_folder(data_dir, store, benchmarks=None, languages=None, replace=False,
+                  keep_existing=False) -> dict[str, int]:
     """Import everything present in a MEDTASKS_DATA-style folder; returns {"bench/lang/split": count}.
     A folder without files for `benchmarks` imports nothing and returns {} (the loader then tries the
     hub); `medeval import` makes that an error. Questions an importer leaves out are logged and counted
-    per reason in their group's manifest entry ("excluded")."""
+    per reason in their group's manifest entry ("excluded"). A group holding another dataset is refused
+    (store.DatasetConflict) unless `replace`; `keep_existing` (the loader's way: the store comes first)
+    leaves every group already in the store as it is and writes only the others."""
     scan = scan_folder(data_dir, benchmarks, languages)
-    if not scan.records:
+    records = scan.records
+    if keep_existing:
+        groups = {(r.benchmark, r.language, r.split) for r in records}
+        kept = {group for group in groups if has_split(Path(store), *group)}
+        for group in sorted(kept):
+            log.info("%s: already in the store, kept as it is (not re-imported from %s)", "/".join(group), data_dir)
+        records = [r for r in records if (r.benchmark, r.language, r.split) not in kept]
+    if not records:
         log.info("no files for %s in %s", ", ".join(benchmarks or ["any benchmark"]), data_dir)
         return {}
     for (group, reason), count in sorted(Counter((e.group, e.reason) for e in scan.excluded).items()):
         log.info("%s: %d questions left out: %s", group, count, reason)
-    return write_records(Path(store), scan.records, scan.excluded)
+    return write_records(Path(store), records, scan.excluded, replace=replace)
 
 
-def import_bioinstructqa(zip_path, store, benchmarks=None, languages=None) -> dict[str, int]:
-    """Import BioInstructQA's data.zip (all eight languages and its three few-shot sets by default)."""
+def import_bioinstructqa(zip_path, store, benchmarks=None, languages=None, replace=False) -> dict[str, int]:
+    """Import BioInstructQA's data.zip (all eight languages and its three few-shot sets by default). Its
+    English records carry other ids than the original releases', so over an original release they are
+    another dataset: refused unless `replace` (see README.md, "One name, one dataset")."""
     keys = [get_benchmark(key).key for key in benchmarks] if benchmarks is not None else None
-    return write_records(Path(store), bioinstructqa.read(zip_path, benchmarks=keys, languages=languages))
+    return write_records(Path(store), bioinstructqa.read(zip_path, benchmarks=keys, languages=languages),
+                         replace=replace)
 
 
 def import_bioinstructqa_from_hub(store, benchmarks=None, languages=None) -> dict[str, int]:
@@ -140,9 +153,9 @@ def hub_records(benchmarks, languages=(SOURCE_LANGUAGE,)) -> list[Record]:
     return records
 
 
-def import_hub(benchmark: str, store, language: str = SOURCE_LANGUAGE) -> dict[str, int]:
+def import_hub(benchmark: str, store, language: str = SOURCE_LANGUAGE, replace=False) -> dict[str, int]:
     """Fetch `benchmark` in `language` from the hub and store it (see hub_records)."""
-    return write_records(Path(store), hub_records([benchmark], [language]))
+    return write_records(Path(store), hub_records([benchmark], [language]), replace=replace)
 
 
 def on_hub(benchmark: str, language: str) -> bool:
