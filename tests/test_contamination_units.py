@@ -197,7 +197,8 @@ def test_shards_merge_into_the_unsharded_report(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["{corpus}", "--tasks", "medqa_xx"], "'medqa_xx' is not a task"),
+    (["{corpus}", "--tasks", "medqa_xx"], "unknown task or group medqa_xx"),
+    (["{corpus}", "--tasks", "medeval_en"], "mmlu_college_medicine/en/test, medqa5/en/test, medmcqa/en/test;"),
     (["{corpus}", "--tasks", "medqa_fr,mmlu_anatomy_en"], "medqa/fr/test, mmlu_anatomy/en/test"),
     (["{corpus}", "--tasks", "medqa_en", "--shard", "3/2"], "--shard 3/2: expected i/N"),
     (["{tmp}/nothing.jsonl", "--tasks", "medqa_en"], "corpus input"),

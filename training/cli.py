@@ -33,8 +33,8 @@ def register(subparsers) -> None:
     p.add_argument("--keep-retracted", action="store_true", help="keep articles the file list marks as retracted")
     p.add_argument("--tokenizer", help="also count tokens with this tokenizer (model folder or hub id)")
     p.add_argument("--decontaminate-against", metavar="TASKS",
-                   help="tasks, comma-separated: chunks sharing an n-gram with one of their test questions are "
-                        "dropped (or masked), each recorded with its reason in the dropped files")
+                   help="task, group or tag names, comma-separated: chunks sharing an n-gram with one of their "
+                        "test questions are dropped (or masked), each recorded with its reason in the dropped files")
     p.add_argument("--decontaminate-mode", choices=("drop", "mask"),
                    help="drop the chunk (default), or cut the overlapping text out of it")
     _ngram_arguments(p)
@@ -66,8 +66,8 @@ def register(subparsers) -> None:
                     "exit status 1 when a question is contaminated. Report format: training/README.md.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("corpus", nargs="*", type=Path, help="corpus folders or files (none with --merge)")
-    p.add_argument("--tasks", help="tasks, comma-separated (e.g. medqa_en,pubmedqa_en); their test split is read "
-                                   "from the store")
+    p.add_argument("--tasks", help="task, group or tag names, comma-separated (e.g. medqa_en,pubmedqa_en or "
+                                   "medeval_en); their test split is read from the store")
     p.add_argument("--output", "-o", type=Path, default=Path("out/contamination"), help="report folder")
     p.add_argument("--shard", help="scan shard i of N (e.g. 2/8): writes shard-i-of-N.json for --merge")
     p.add_argument("--merge", nargs="+", type=Path, metavar="REPORT", help="merge the shard reports 1..N of a scan")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from medtasks.common import UsageError, sha256_file
 from medtasks.records import Record
-from medtasks.spec import parse_task, task_name
+from medtasks.spec import task_name
 from medtasks.store import MissingData, has_split, read_records, split_path
 from training import textfiles
 from training.contamination_report import FORMAT, sample_order
@@ -31,15 +31,15 @@ NORMALIZATION = ("Unicode NFKC, casefold, punctuation and symbols (P*, S*) -> sp
 
 
 def parse_tasks(names: list[str]) -> list[tuple[str, str]]:
-    """(benchmark, language) of each task name, each once; an unknown name fails listing the grammar."""
-    pairs = []
-    for name in (n.strip() for item in names for n in item.split(",")):
-        if name:
-            bench, language = parse_task(name)
-            pairs.append((bench.key, language))
-    if not pairs:
-        raise UsageError("--tasks: give at least one task, e.g. medqa_en,pubmedqa_en")
-    return list(dict.fromkeys(pairs))
+    """(benchmark, language) of each task of the given task, group and tag names, each once, in order."""
+    from medtasks.tasks.generate import catalogue
+
+    known, given = catalogue(), [n.strip() for item in names for n in item.split(",") if n.strip()]
+    unknown = [name for name in given if name not in known]
+    if unknown or not given:
+        raise UsageError(f"--tasks: unknown task or group {', '.join(unknown) or repr(','.join(names))} "
+                         "(task := <benchmark>_<language>; groups such as medeval_en; `medeval tasks` lists them)")
+    return list(dict.fromkeys(pair for name in given for pair in known[name]))
 
 
 def record_fields(record: Record) -> list[tuple[str, str]]:
