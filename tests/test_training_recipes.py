@@ -1,18 +1,17 @@
 """Continued pretraining and LoRA SFT on a tiny random model, on CPU: packing, loss going down,
-resume from a checkpoint, adapters and merged models; lm_eval on the outputs (slow)."""
+resume from a checkpoint, adapters and merged models; lm_eval on the outputs, checked against a direct
+transformers computation and the SFT prompt (slow)."""
 import json
-import os
 import random
 import re
 import shlex
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from medtasks.prompts import build_prompt
 from medtasks.records import Record
+from lm_eval_run import load_run, run_lm_eval
 from medtasks.store import write_records
 from pmc_samples import write_random_package
 from training.pack import BlockDataset, pack_blocks, tokenize_and_pack, with_eos
@@ -275,28 +274,55 @@ def test_sft_trains_offline_on_the_fewshot_split(tiny_llama, tmp_path):
     assert card["data"] == "medqa/en/fewshot" and card["examples"] == 6
 
 
-def _lm_eval(model_args: str, tmp_path: Path, shared_data: Path) -> dict:
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "MEDTASKS_DATA": str(shared_data), "MEDTASKS_STORE": str(tmp_path / "eval_store")}
-    out = tmp_path / "results"
-    lm_eval = Path(sys.executable).with_name("lm_eval")
-    subprocess.run([str(lm_eval), "--model", "hf", "--model_args", model_args, "--device", "cpu",
-                    "--tasks", "medqa_en", "--limit", "3", "--output_path", str(out)],
-                   check=True, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    results = json.loads(next(out.rglob("results_*.json")).read_text())["results"]["medqa_en"]
-    assert 0.0 <= results["acc,none"] <= 1.0 and "strict_acc,none" in results
-    return results
+def _requests(samples: list[dict]) -> list[tuple[str, str, str, float]]:
+    """(doc id, context, continuation, logged log-likelihood) of every request of every sample."""
+    return [(sample["doc"]["id"], args["arg_0"], args["arg_1"], float(resp[0][0]))
+            for sample in samples for args, resp in zip(sample["arguments"].values(), sample["resps"])]
 
 
-def test_lm_eval_runs_on_the_pretrained_checkpoint(pretrained, tmp_path, shared_data):
-    _lm_eval(f"pretrained={pretrained / 'checkpoint-3'}", tmp_path, shared_data)
+def _direct_loglikelihood(model, tokenizer, context: str, continuation: str) -> float:
+    """log p(continuation | context) with transformers alone, tokenized the way lm-eval's HF backend does."""
+    import torch
+
+    whole, prefix = tokenizer.encode(context + continuation), tokenizer.encode(context)
+    with torch.no_grad():
+        logprobs = torch.log_softmax(model(torch.tensor([whole[:-1]])).logits[0].float(), -1)
+    return sum(logprobs[len(prefix) - 1 + i, token].item() for i, token in enumerate(whole[len(prefix):]))
 
 
-def test_lm_eval_runs_on_the_adapter_and_the_merged_model(adapter, tiny_llama, tmp_path, shared_data):
+def _lm_eval(model: str, out: Path, shared_data: Path, *extra: str) -> list[tuple[str, str, str, float]]:
+    done = run_lm_eval(model, "medqa_en", out / "results", store=out / "store", data=shared_data, limit=3,
+                       extra=extra)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return _requests(load_run(out / "results")[1]["medqa_en"])
+
+
+def test_lm_eval_scores_the_pretrained_checkpoint_as_transformers_does(pretrained, tmp_path, shared_data):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    checkpoint = pretrained / "checkpoint-3"
+    requests = _lm_eval(str(checkpoint), tmp_path, shared_data)
+    assert len(requests) == 3 * 4 and all(r[1].endswith("**Answer:**(") for r in requests)
+    model, tokenizer = AutoModelForCausalLM.from_pretrained(checkpoint), AutoTokenizer.from_pretrained(checkpoint)
+    assert len({round(r[3], 2) for r in requests}) > 1  # the letters are told apart
+    for _, context, continuation, logged in requests:
+        assert _direct_loglikelihood(model, tokenizer, context, continuation) == pytest.approx(logged, abs=2e-3)
+
+
+def test_lm_eval_runs_the_adapter_and_the_merged_model_on_the_sft_prompt(adapter, tiny_llama, tmp_path, shared_data):
+    """Zero-shot, so lm-eval's prompt is the SFT prompt of the question, byte for byte; the adapter (PEFT) and
+    the merged model score every letter alike."""
+    from medtasks.store import read_records
+
     _run(["merge-adapter", str(adapter), "-o", str(tmp_path / "merged")])
-    with_peft = _lm_eval(f"pretrained={tiny_llama},peft={adapter}", tmp_path / "a", shared_data)
-    merged = _lm_eval(f"pretrained={tmp_path / 'merged'}", tmp_path / "b", shared_data)
-    assert with_peft["brier,none"] == pytest.approx(merged["brier,none"], abs=1e-3)
+    with_peft = _lm_eval(f"{tiny_llama},peft={adapter}", tmp_path / "a", shared_data, "--num_fewshot", "0")
+    merged = _lm_eval(str(tmp_path / "merged"), tmp_path / "b", shared_data, "--num_fewshot", "0")
+    assert [r[:3] for r in with_peft] == [r[:3] for r in merged] and len(with_peft) == 3 * 4
+    assert [r[3] for r in with_peft] == pytest.approx([r[3] for r in merged], abs=1e-3)
+    records = {r.id: r for r in read_records(tmp_path / "a" / "store", "medqa", "en", "test")}
+    for doc_id, context, continuation, _ in with_peft:
+        example = sft_examples([records[doc_id]])[0]
+        assert context == example["prompt"] and continuation in "ABCD"
 
 
 def test_sft_with_an_8bit_base(store, tiny_llama, tmp_path):
