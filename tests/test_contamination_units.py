@@ -243,6 +243,7 @@ def test_decontamination_options_are_part_of_the_resume_key(tmp_path, capsys):
     assert main(argv) == 0
     dropped = [json.loads(line) for line in open(tmp_path / "c" / "part-00000.dropped.jsonl")]
     assert [(d["id"], d["reason"], d["detail"]) for d in dropped] == [("PMC1-0", "contaminated", "medqa_en q1 question")]
+    assert main(argv) == 0  # the same options: resumed (nothing left to do)
     assert main(argv + ["--decontaminate-mode", "mask"]) == 2
     assert "--decontaminate-mode drop -> mask" in capsys.readouterr().err
     write_records(store, [Record("q9", "medqa", "en", "test", "Another question entirely, long enough to count "

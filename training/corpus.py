@@ -122,7 +122,8 @@ class Options:
     store: str | None = None  # the store holding those test questions (default: the user's store)
 
     def key(self) -> dict:
-        key = {**asdict(self), "licenses": sorted(normalize_license(x) for x in self.licenses)}
+        key = {**asdict(self), "licenses": sorted(normalize_license(x) for x in self.licenses),
+               "decontaminate_against": list(self.decontaminate_against)}  # as JSON reads it back
         if not self.decontaminate_against:  # the key of corpora made before decontamination existed
             for name in ("decontaminate_against", "decontaminate_mode", "ngrams", "store"):
                 del key[name]
