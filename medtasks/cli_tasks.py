@@ -187,17 +187,25 @@ def lm_eval_command(model_path: str, tasks: str, output: Path, limit=None, fewsh
     return command
 
 
-def request_cache(output: Path, backend: str, model_path: str, device: str | None) -> Path:
-    """The `--use_cache` prefix of a run (lm-eval adds `_rank<N>.db`): keyed by what decides the answers
-    (backend, model folder and the size and time of its config and weights, device), so a re-run
-    reuses it and another model, or weights rewritten in place, never do."""
-    from medtasks.common import MODEL_FILES, sha256_bytes
+def model_signature(model_path: str) -> list:
+    """What identifies a model for reuse of its answers, cheaply: the resolved folder and the name, size
+    and modification time of its config and weight files (a hub id stands for itself)."""
+    from medtasks.common import MODEL_FILES
 
     folder = Path(model_path).expanduser()
-    files = sorted({f for pattern in MODEL_FILES for f in folder.glob(pattern)}) if folder.is_dir() else []
-    identity = [backend, str(folder.resolve()) if folder.is_dir() else model_path, device or "auto",
-                [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files]]
-    key = sha256_bytes(json.dumps(identity).encode())[:16]
+    if not folder.is_dir():
+        return [model_path]
+    files = sorted({f for pattern in MODEL_FILES for f in folder.glob(pattern)})
+    return [str(folder.resolve()), *[[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files]]
+
+
+def request_cache(output: Path, backend: str, model_path: str, device: str | None) -> Path:
+    """The `--use_cache` prefix of a run (lm-eval adds `_rank<N>.db`): keyed by what decides the answers
+    (backend, model_signature, device), so a re-run reuses it and another model, or weights rewritten
+    in place, never do."""
+    from medtasks.common import sha256_bytes
+
+    key = sha256_bytes(json.dumps([backend, device or "auto", *model_signature(model_path)]).encode())[:16]
     return Path(output) / REQUEST_CACHE / f"{backend}-{key}" / "requests"
 
 

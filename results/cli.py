@@ -1,4 +1,4 @@
-"""Commands of the results package: results-table, leaderboard, calibration, plots, compare, publish.
+"""Commands of the results package: results-table, leaderboard, calibration, plots, compare, publish, sweep.
 
 Each takes lm-eval output folders (or results_*.json files) as written by
 `lm_eval ... --output_path DIR [--log_samples]`. Import-light: pandas, numpy and matplotlib are
@@ -17,6 +17,7 @@ from medtasks.spec import METRICS, REGIMES, SOURCE_LANGUAGE
 
 from results.gate import Gate
 from results.metrics import ACCURACY_METRICS, CALIBRATION_METRICS, HEADLINE_METRIC, PRIMARY, listed
+from results.sweep import add_arguments as sweep_arguments
 
 RUNS_HELP = "lm-eval output folders or results_*.json files (searched recursively)"
 
@@ -116,6 +117,16 @@ def register(subparsers) -> None:
     p.add_argument("-o", "--output", type=Path, required=True, metavar="DIR",
                    help="writes model-index.yaml and <model>.medeval.json there")
     p.set_defaults(func=cmd_publish)
+
+    p = subparsers.add_parser("sweep", help="evaluate the checkpoints of a training run; exit 1 if one regressed",
+                              description="Evaluate checkpoints (a list, or every checkpoint-* folder of a training "
+                              "output, optionally watched as new ones appear) on the chosen tasks and few-shot seeds, "
+                              "compare each with a baseline (the base model or the previous checkpoint) as `medeval "
+                              "compare` does, and write a checkpoint x language table (Markdown + CSV) with a verdict "
+                              "per row and a trend figure. Done runs are skipped on a re-run; a killed run resumes "
+                              "from its request cache. Exit 1 when any checkpoint regressed.")
+    sweep_arguments(p)
+    p.set_defaults(func=cmd_sweep)
 
     from results.cli_submission import register as register_submission  # submit, verify, site
 
@@ -254,3 +265,8 @@ def cmd_publish(args) -> int:
         print(path)
     return EXIT_OK
 
+
+def cmd_sweep(args) -> int:
+    from results.sweep import run_sweep
+
+    return run_sweep(args)
