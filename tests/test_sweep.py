@@ -318,6 +318,7 @@ def swept(training_run, shared_data, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MEDTASKS_DATA", str(shared_data))
         mp.setenv("HF_HUB_OFFLINE", "1")
+        mp.setenv("OMP_NUM_THREADS", "1")  # tiny models: torch's thread pool only spins on shared cores
         code = cli.main(argv)
     return argv, out, code
 
