@@ -96,15 +96,14 @@ def calibration_grid(records: list[dict], metric: str = ECE) -> Grid:
     tasks = [r for r in records if r["task"] not in (AVERAGE, POOLED)]
     present = {r["benchmark"] for r in tasks}
     columns = [BENCHMARKS[b].short for b in BENCHMARKS if b in present] + [AVERAGE, POOLED]
-    by_row: dict = {}
+    by_row: dict = {}  # (model, language) -> {column: Cell}
     for r in records:
         key = r["task"] if r["task"] in (AVERAGE, POOLED) else BENCHMARKS[r["benchmark"]].short
-        by_row.setdefault(f"{r['model']} [{r['language']}]", {})[key] = Cell(
+        by_row.setdefault((r["model"], r["language"]), {})[key] = Cell(
             r[metric], r[f"{metric}_std"], r["seeds"], questions=r["questions"], questions_full=r["questions_full"])
-    rows = [(label, [cells.get(c) for c in columns]) for label, cells in by_row.items()]
     order = {code: i for i, code in enumerate(LANGUAGES)}
-    rows.sort(key=lambda r: (order[r[0].rsplit("[", 1)[1][:-1]],
-                             math.inf if r[1][-1] is None else r[1][-1].mean))
+    keys = sorted(by_row, key=lambda k: (order[k[1]], math.inf if POOLED not in by_row[k] else by_row[k][POOLED].mean))
+    rows = [(f"{model} [{lang}]", [by_row[(model, lang)].get(c) for c in columns]) for model, lang in keys]
     name = METRICS[metric].description
     notes = [f"{metric} ({name}; {UNIT}) from the per-question samples; lower is better; "
              "mean ± population std over few-shot seeds",

@@ -82,6 +82,11 @@ def _ordered(rows, kind_order: dict) -> list[str]:
     return [t for _, t in sorted(zip(pairs["benchmark"].map(kind_order), pairs["task"]))]
 
 
+def row_label(model: str, language: str) -> str:
+    """The label of a row of the per-language grid."""
+    return f"{model} [{language}]"
+
+
 def language_grid(table, metric: str = PRIMARY, models=None, languages=None) -> Grid:
     """Rows model [language]; columns: the suite's average, the native exams' average, their difference,
     each native single-answer exam, and hamming / emr of each native multi-answer exam."""
@@ -112,10 +117,11 @@ def language_grid(table, metric: str = PRIMARY, models=None, languages=None) -> 
     columns = ([SUITE, NATIVE, DIFFERENCE] + [spec.ALL_BENCHMARKS[b].short for b in single_cols]
                + [f"{spec.ALL_BENCHMARKS[b].short} {m}" for b, m in multi_cols])
     body, covered = [], []
-    for lang in [code for code in spec.LANGUAGES if code in set(single["language"]) | set(multi["language"])]:
+    shown_languages = [code for code in spec.LANGUAGES if code in set(single["language"]) | set(multi["language"])]
+    for lang in shown_languages:
         here = single[single["language"] == lang]
         suite_tasks = _ordered(here[here["kind"] == "suite"], order)
-        exams = _ordered(here[here["kind"] == "native"], order)
+        native_tasks = _ordered(here[here["kind"] == "native"], order)
         task_of = dict(zip(here["benchmark"], here["task"]))
         multi_task = dict(zip(multi[multi["language"] == lang]["benchmark"], multi[multi["language"] == lang]["task"]))
         suite_size = len([b for b in spec.BENCHMARKS if lang in spec.current().languages_of(spec.BENCHMARKS[b])])
@@ -123,7 +129,7 @@ def language_grid(table, metric: str = PRIMARY, models=None, languages=None) -> 
             covered.append(f"{lang} {len(suite_tasks)} of {suite_size}")
         for model in models:
             suite_cell = _cell(_macro(values, model, suite_tasks), counts, suite_tasks) if suite_tasks else None
-            native_cell = _cell(_macro(values, model, exams), counts, exams) if exams else None
+            native_cell = _cell(_macro(values, model, native_tasks), counts, native_tasks) if native_tasks else None
             difference = (Cell(native_cell.mean - suite_cell.mean) if suite_cell and native_cell else None)
             cells = [suite_cell, native_cell, difference]
             cells += [_cell(values.get((model, task_of[b]), {}), counts, [task_of[b]]) if b in task_of else None
@@ -131,15 +137,15 @@ def language_grid(table, metric: str = PRIMARY, models=None, languages=None) -> 
             cells += [_cell(multi_values[m].get((model, multi_task[b]), {}), counts, [multi_task[b]])
                       if b in multi_task else None for b, m in multi_cols]
             if any(c is not None for c in cells):
-                body.append((f"{model} [{lang}]", cells))
+                body.append((row_label(model, lang), cells))
     shown = pd.concat([single, multi])
     regimes = sorted({f"{t}: {r} v{v}" for t, r, v in shown[["task", "regime", "regime_version"]].itertuples(index=False)})
-    translated = [code for code in spec.LANGUAGES if not all(is_native(b, code) for b in spec.BENCHMARKS)]
-    notes = [f"{metric} ({UNIT}) for the suite and the single-answer exams; hamming and emr for the multi-answer "
-             "exams; mean ± population std over few-shot seeds",
+    translated = [code for code in shown_languages if not all(is_native(b, code) for b in spec.BENCHMARKS)]
+    notes = [f"{metric} ({UNIT}) for the suite and the single-answer exams; {' and '.join(MULTI)} for the "
+             "multi-answer exams; mean ± population std over few-shot seeds",
              f"{SUITE}: macro average of the suite's tasks in these runs ({spec.language_group('<lang>')}; "
              f"covered: {', '.join(covered) or 'none'}), machine-translated from English in "
-             f"{', '.join(translated)}, original (native) in the others; {NATIVE}: macro average of the language's "
+             f"{', '.join(translated) or 'none of these languages'}, original elsewhere; {NATIVE}: macro average of the language's "
              f"single-answer native exams ({spec.native_group('<lang>')}); {DIFFERENCE}: difference of the two means",
              "regimes (each task in its own): " + "; ".join(regimes), data_note(shown),
              limited_note(counts)]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from medtasks.common import MODEL_CARD_JSON, require
 from medtasks.metrics import ECE_BINS
-from medtasks.spec import BENCHMARKS, LANGUAGES, language_group
+from medtasks.spec import BENCHMARKS, LANGUAGES, SOURCE_LANGUAGE, language_group
 from results.calibration import ECE, reliability
 from results.leaderboard import (
     LIMITED_MARK,
@@ -231,18 +231,19 @@ def plot_native(table, out_dir, metric=PRIMARY, models=None, **_) -> list[Path]:
     """The native view as a figure: per language, the suite's average beside the native exams' (one pair
     of bars per model); then, for each native exam that exists in translation, the paired difference
     native - translated per category with its bootstrap interval. The numbers are the view's."""
-    from results.native import DIFFERENCE, NATIVE, SUITE, native_view
+    from results.native import DIFFERENCE, NATIVE, SUITE, native_view, row_label
 
     plt = _pyplot()
     grids = native_view(table, metric=metric, models=models)
     per_language, pairs = grids[0], grids[1:]
     fig, axes = plt.subplots(1, 1 + len(pairs), figsize=(6.5 + 4.5 * len(pairs), 4.2), squeeze=False)
     ax = axes[0][0]
-    labels = [label.rsplit(" [", 1) for label, _ in per_language.rows]
-    langs = [code for code in LANGUAGES if any(lang == f"{code}]" for _, lang in labels)]
-    models_shown = list(dict.fromkeys(model for model, _ in labels))
-    cells = {(model, lang[:-1]): dict(zip(per_language.columns, row)) for (model, lang), (_, row) in
-             zip(labels, per_language.rows)}
+    rows = dict(per_language.rows)
+    models_shown = [m for m in (models or sorted(table["model"].unique()))
+                    if any(row_label(m, code) in rows for code in LANGUAGES)]
+    langs = [code for code in LANGUAGES if any(row_label(m, code) in rows for m in models_shown)]
+    cells = {(m, code): dict(zip(per_language.columns, rows[row_label(m, code)])) for m in models_shown
+             for code in langs if row_label(m, code) in rows}
     series, cut = {}, []
     for model in models_shown:
         for part in (SUITE, NATIVE):
@@ -252,15 +253,15 @@ def plot_native(table, out_dir, metric=PRIMARY, models=None, **_) -> list[Path]:
     _grouped_bars(ax, langs, series, [any(flags[i] for flags in cut) for i in range(len(langs))])
     ax.set_ylabel(f"{metric}, macro average\n({UNIT})")
     ax.set_xlabel("language")
-    ax.set_title(f"{SUITE} (translated except en) vs {NATIVE} exams", fontsize=9)
+    ax.set_title(f"{SUITE} (translated except {SOURCE_LANGUAGE}) vs {NATIVE} exams", fontsize=9)
     ax.legend(fontsize=7, loc="upper left")
     for ax, grid in zip(axes[0][1:], pairs):  # columns: native, translated, difference, CI low, CI high
         ys = list(range(len(grid.rows)))
-        delta, low, high = ([cells[j].mean for _, cells in grid.rows] for j in (2, 3, 4))
+        delta, low, high = ([row[j].mean for _, row in grid.rows] for j in (2, 3, 4))
         ax.errorbar(delta, ys, xerr=[[d - lo for d, lo in zip(delta, low)], [hi - d for d, hi in zip(delta, high)]],
                     fmt="o", color="C0", capsize=3)
         ax.axvline(0, color="grey", lw=0.8, ls="--")
-        ax.set_yticks(ys, [_marked(label, cells[0].limited) for label, cells in grid.rows], fontsize=7)
+        ax.set_yticks(ys, [_marked(label, row[0].limited) for label, row in grid.rows], fontsize=7)
         ax.invert_yaxis()
         ax.set_xlabel(f"{grid.columns[2]} ({metric}), {grid.columns[3].split()[0]} bootstrap interval", fontsize=8)
         ax.set_title(grid.title.split(":")[0] + ": native minus translated, same questions", fontsize=9)

@@ -65,7 +65,7 @@ def to_csv(grid: Grid) -> str:
 
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                   "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-                  "±": r"$\pm$", "–": "--", "·": r"$\cdot$",
+                  "±": r"$\pm$", "–": "--", "−": r"$-$", "·": r"$\cdot$",
                   LIMITED_MARK: r"\textsuperscript{\dag}"}
 
 

@@ -56,6 +56,12 @@ def table(runs):
     return load_table([runs["root"]], names=names)
 
 
+def table_sha(runs, task: str) -> str:
+    """The data checksum of a task, read here from the first line of one of its samples files."""
+    path = next(runs["root"].rglob(f"samples_{task}_*.jsonl"))
+    return json.loads(path.read_text().splitlines()[0])["doc"]["data_sha256"]
+
+
 def _results_files(folder: Path):
     return sorted(folder.rglob("results_*.json"))
 
@@ -67,7 +73,12 @@ def test_table_rows_and_provenance(runs, table):
     assert sorted(a["fewshot_seed"].unique()) == [1, 2]
     assert set(table["language"]) == {"en", "fr"}
     assert set(table["benchmark"]) == {"mmlu_anatomy", "mmlu_medical_genetics"}
-    assert set(table["regime"]) == {"biomistral-3shot"} and set(table["n_shot"]) == {3}
+    assert set(table["regime"]) == {"biomistral_3shot"} and set(table["regime_version"]) == {1}
+    assert set(table["n_shot"]) == {3} and set(table["kind"]) == {"suite"} and set(table["answers"]) == {"single"}
+    # the data checksum: the sha256 of the store file the questions came from (every doc carries it)
+    store = Path(os.environ["MEDTASKS_STORE"])
+    for task, bench, lang, sha in table[["task", "benchmark", "language", "data_sha256"]].drop_duplicates().itertuples(index=False):
+        assert sha == hashlib.sha256((store / bench / lang / "test.jsonl").read_bytes()).hexdigest(), task
     assert set(table["n_questions"]) == {LIMIT}
     assert set(table[table["task"] == "mmlu_anatomy_en"]["n_questions_full"]) == {135}
     assert set(table["lm_eval_version"]) == {"0.4.13"}
@@ -207,7 +218,7 @@ def test_plots_are_valid_images(runs, tmp_path):
         svg = ET.parse(png.with_suffix(".svg")).getroot()
         assert svg.tag.endswith("svg")
         lines = _svg_lines(png.with_suffix(".svg"))
-        assert any("regime biomistral-3shot" in line for line in lines)  # the caption names the regime
+        assert any("regime biomistral_3shot v1" in line for line in lines)  # the caption names the regime
         # every figure of these --limit 8 runs says so, and says what the mark means
         assert any(line.startswith("† limited run (lm_eval --limit): ") for line in lines), png.name
 
@@ -290,7 +301,9 @@ def test_publish_model_index_round_trips_through_huggingface_hub(runs, tmp_path)
     by_key = {(r.metric_args["task"], r.metric_type): r for r in results}
     anatomy = by_key[("mmlu_anatomy_fr", "acc")]
     assert anatomy.dataset_type == "BioMistral/BioInstructQA" and anatomy.metric_args["fewshot_seeds"] == [1, 2]
-    assert by_key[("mmlu_anatomy_en", "acc")].dataset_type == "cais/mmlu"
+    english = by_key[("mmlu_anatomy_en", "acc")]
+    assert (english.dataset_type, english.dataset_config) == ("BioMistral/BioInstructQA", "MMLU_anatomy-English")
+    assert english.metric_args["data_sha256"] == table_sha(runs, "mmlu_anatomy_en")
     summary = json.loads((tmp_path / "A.medeval.json").read_text())
     assert summary["schema"] == "medeval-results/2" and summary["model"]["revision"].startswith("sha256:")
     assert summary["provenance"]["lm_eval_versions"] == ["0.4.13"]
@@ -298,4 +311,6 @@ def test_publish_model_index_round_trips_through_huggingface_hub(runs, tmp_path)
     acc = _per_seed(runs["A"], "mmlu_anatomy_fr", "acc")  # published as lm-eval reports it: a fraction, 4 decimals
     assert task["metrics"]["acc"]["value"] == anatomy.metric_value == round((acc[1] + acc[2]) / 2, 4)
     assert (task["questions"], task["questions_in_split"], task["limited"]) == (LIMIT, 135, True)
+    assert (task["regime"], task["regime_version"], task["data_sha256"]) == ("biomistral_3shot", 1,
+                                                                              table_sha(runs, "mmlu_anatomy_fr"))
     assert anatomy.metric_args["questions_in_split"] == 135
