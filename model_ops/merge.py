@@ -21,10 +21,16 @@ def resolve_model(ref: str) -> tuple[Path, str | None]:
     if Path(ref).is_dir():
         return Path(ref), None
     from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HFValidationError
 
     repo_id, _, revision = ref.partition("@")
-    local = Path(snapshot_download(repo_id, revision=revision or None,
-                                   allow_patterns=["*.json", "*.safetensors", "tokenizer*", "*.model"]))
+    try:
+        local = Path(snapshot_download(repo_id, revision=revision or None,
+                                       allow_patterns=["*.json", "*.safetensors", "tokenizer*", "*.model"]))
+    except HFValidationError:
+        raise ModelOpsError(f"{ref}: no such model folder, and not a hub id (org/name[@revision])") from None
+    except OSError as err:  # offline, unknown repo, network: the hub could not provide it
+        raise ModelOpsError(f"{ref}: not a local folder, and the hub could not provide it ({err})") from None
     return local, local.name  # snapshot folders are named by commit hash
 
 

@@ -154,13 +154,13 @@ def run_sft(config: SftConfig, resume: str | None = None, progress_bar: bool = T
 def merge_adapter(adapter: str | Path, output: str | Path, base: str | None = None, dtype: str = "float32",
                   trust_remote_code: bool = False) -> Path:
     """Fold a LoRA adapter into its base: a full safetensors model directory at `output`."""
+    adapter, output = Path(adapter), Path(output)
+    if not (adapter / "adapter_config.json").is_file():  # checked before the 20 s of heavy imports
+        raise UsageError(f"{adapter} is not a LoRA adapter folder (no adapter_config.json): give one `medeval sft` wrote")
+    peft = require("peft", "training", "merging a LoRA adapter")
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    peft = require("peft", "training", "merging a LoRA adapter")
-    adapter, output = Path(adapter), Path(output)
-    if not (adapter / "adapter_config.json").is_file():
-        raise UsageError(f"{adapter} is not a LoRA adapter folder (no adapter_config.json): give one `medeval sft` wrote")
     adapter_config = json.loads((adapter / "adapter_config.json").read_text())
     base = base or adapter_config["base_model_name_or_path"]
     model = AutoModelForCausalLM.from_pretrained(base, dtype=getattr(torch, dtype),

@@ -131,15 +131,20 @@ def cmd_translate(args) -> int:
 
 
 def cmd_report(args) -> int:
+    from medtasks.common import UsageError
     from translation.cache import Cache
     from translation.engine import Engine
     from translation.pipeline import default_cache
     from translation.quality import quality_report, to_markdown
 
     store, benchmarks, languages = _defaults(args)
+    backend = _backend(args, args.roundtrip) if args.roundtrip else None  # checked before the cache file is made
+    for flag, folder in (("--store", store), ("--english-store", args.english_store),
+                         ("--reference-store", args.reference_store)):
+        if folder is not None and not Path(folder).is_dir():  # else an empty report would be written
+            raise UsageError(f"{flag} {folder}: no such store folder (medeval import / medeval translate fill one)")
     roundtrip = None
-    if args.roundtrip:
-        backend = _backend(args, args.roundtrip)  # checked before the cache file is made
+    if backend:
         roundtrip = Engine(backend, Cache(args.cache or default_cache(store)), progress=not args.no_progress,
                            desc="round trip")
     report = quality_report(store, benchmarks, languages, args.split, args.english_store, roundtrip,
