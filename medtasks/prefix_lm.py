@@ -9,11 +9,12 @@ Stock HFLM recomputes that prefix for every question. Here the loglikelihood req
 2. rows are sorted by tokens, so rows sharing a prefix are neighbours, and cut into groups that
    share a long prefix (`plan_groups`, pure and tested on its own);
 3. per group the prefix's key/value cache comes from a prefix cache keyed by token ids (an LRU
-   bounded in bytes, kept for the life of the model object): a prefix is computed only past the
-   longest prefix already cached, so examples shared by several tasks or languages are computed
-   once per run, even when the tasks' prefixes diverge after them;
-4. the rows' own tokens (suffixes) are scored against that cache, expanded across the batch as a
-   view, in batches of similar length (`plan_batches`), so padding stays within `max_padding`;
+   bounded in bytes, kept for the life of the model object). When it lacks the prefix, only the
+   part past the longest cached prefix is computed, in one pass with the group's longest row, so
+   examples shared by several tasks or languages are computed once per run even where the tasks'
+   prefixes diverge after them, and no group pays a separate prefix pass;
+4. the other rows' own tokens (suffixes) are scored against that cache, expanded across the batch
+   as a view, in batches of similar length (`plan_batches`): padding stays within `max_padding`;
 5. rows with no worthwhile shared prefix are scored without a cache, like stock HFLM.
 
 Numbers match stock HFLM (same truncation, same log-softmax dtype, same greedy check).
@@ -46,7 +47,7 @@ log = logging.getLogger(__name__)
 
 MODEL_NAME = "hf-prefix"
 DEFAULT_MIN_PREFIX_TOKENS = 32  # below this a separate prefix pass costs more than it saves
-DEFAULT_MAX_PADDING = 0.02  # padded positions a suffix batch may hold, as a share of its real tokens
+DEFAULT_MAX_PADDING = 0.05  # padded positions a suffix batch may hold, as a share of its real tokens
 DEFAULT_PREFIX_CACHE_MB = 512  # a 1,500-token prefix: ~70 MB for a 135M model in fp32, ~200 MB for 7B in bf16
 
 
@@ -265,6 +266,14 @@ def cache_view(cache, length: int, batch: int = 1):
     return out
 
 
+def cache_copy(cache, length: int):
+    """A batch-1 DynamicCache holding a copy of the first `length` positions (frees the rest)."""
+    out = cache_view(cache, length)
+    for layer in out.layers:
+        layer.keys, layer.values = layer.keys.clone(), layer.values.clone()
+    return out
+
+
 def cache_nbytes(cache) -> int:
     return sum(t.numel() * t.element_size() for layer in cache.layers for t in (layer.keys, layer.values))
 
@@ -368,32 +377,46 @@ class PrefixCachingHFLM(HFLM):
             return self._auto_batch_size
         return int(self.batch_size)
 
-    def _prefix_cache(self, tokens: tuple[int, ...]):
-        """The batch-1 cache of `tokens`: computed only past the longest prefix already cached."""
-        key, cached, shared = self.prefix_cache.longest(tokens)
-        self.prefix_stats["prefix_reused"] += shared
-        if shared == len(tokens):
-            return cached if len(key) == shared else cache_view(cached, shared)
-        past = cache_view(cached, shared) if shared else None
-        out = self._forward(torch.tensor([tokens[shared:]], device=self.device), cache=past, keep=1)
-        cache = getattr(out, self._cache_attr)
-        self.prefix_stats["prefix_tokens"] += len(tokens) - shared
-        self.prefix_cache.put(tokens, cache, cache_nbytes(cache))
-        return cache
-
     def _score_group(self, group: Group, rows: list[Row]):
-        """Yield (row index, log-probs [need, vocab]) for every row of the group."""
-        prefix_len, cache = group.prefix_len, None
-        if prefix_len:
-            cache = self._prefix_cache(rows[group.rows[0]].tokens[:prefix_len])
-            self.prefix_stats["groups"] += 1
-        lengths = [len(rows[i].tokens) - prefix_len for i in group.rows]
-        for batch in plan_batches(lengths, self._batch_size(), self.max_padding):
-            members = [group.rows[j] for j in batch]
-            yield from zip(members, self._score_batch([rows[i] for i in members], prefix_len, cache))
+        """Yield (row index, log-probs [need, vocab]) for every row of the group.
 
-    def _score_batch(self, batch: list[Row], prefix_len: int, cache) -> list[torch.Tensor]:
-        suffixes = [row.tokens[prefix_len:] for row in batch]
+        The group's prefix comes from the prefix cache when it holds all of it. Otherwise its missing
+        part (past the longest cached prefix) is computed in one pass with the longest row's own
+        tokens, and kept in the cache; the other rows follow in batches of similar length.
+        """
+        prefix_len, members, cache = group.prefix_len, list(group.rows), None
+        if prefix_len:
+            self.prefix_stats["groups"] += 1
+            prefix = rows[members[0]].tokens[:prefix_len]
+            _, cache, shared = self.prefix_cache.longest(prefix)
+            self.prefix_stats["prefix_reused"] += shared
+            if shared < prefix_len:
+                first = max(members, key=lambda i: len(rows[i].tokens))
+                members.remove(first)
+                (logprobs,), grown, _ = self._score_batch([rows[first]], shared, cache)
+                cache = cache_copy(grown, prefix_len)
+                self.prefix_cache.put(prefix, cache, cache_nbytes(cache))
+                own = len(rows[first].tokens) - prefix_len
+                self._count(prefix=prefix_len - shared, own=own, padded=own)
+                yield first, logprobs
+        lengths = [len(rows[i].tokens) - prefix_len for i in members]
+        for batch in plan_batches(lengths, self._batch_size(), self.max_padding):
+            picked = [members[j] for j in batch]
+            scored, _, width = self._score_batch([rows[i] for i in picked], prefix_len, cache)
+            self._count(own=sum(lengths[j] for j in batch), padded=width * len(batch))
+            yield from zip(picked, scored)
+
+    def _count(self, prefix: int = 0, own: int = 0, padded: int = 0) -> None:
+        stats = self.prefix_stats
+        stats["prefix_tokens"] += prefix
+        stats["suffix_tokens"] += own
+        stats["padded_tokens"] += padded
+        stats["batches"] += 1
+
+    def _score_batch(self, batch: list[Row], start: int, cache):
+        """Score rows from position `start` on, against the first `start` positions of `cache` (batch-1;
+        None when start is 0). Returns (log-probs [need, vocab] per row, the grown cache, padded width)."""
+        suffixes = [row.tokens[start:] for row in batch]
         width = max(map(len, suffixes))
         ids = torch.zeros((len(batch), width), dtype=torch.long)  # right padding (causal: never attended to)
         for i, suffix in enumerate(suffixes):
@@ -402,19 +425,16 @@ class PrefixCachingHFLM(HFLM):
         spans = [(len(s) - row.need, len(s)) for s, row in zip(suffixes, batch)]
         keep = sorted({p for a, b in spans for p in range(a, b)})
         where = {p: k for k, p in enumerate(keep)}
-        view = cache_view(cache, prefix_len, len(batch)) if cache is not None else None
+        view = cache_view(cache, start, len(batch)) if start else None
         out = self._forward(ids.to(self.device), cache=view, keep=torch.tensor(keep, device=self.device))
         logits = out.logits
         if logits.shape[1] != len(keep):  # model ignored logits_to_keep: full suffix logits
             where = {p: p for p in keep}
-        self.prefix_stats["suffix_tokens"] += sum(map(len, suffixes))
-        self.prefix_stats["padded_tokens"] += ids.numel()
-        self.prefix_stats["batches"] += 1
         scored = []
         for i, (a, b) in enumerate(spans):
             picked = logits[i, [where[p] for p in range(a, b)]]
             scored.append(F.log_softmax(picked, dim=-1, dtype=self.softmax_dtype))
-        return scored
+        return scored, getattr(out, self._cache_attr), width
 
     def _answer(self, request, logprobs: torch.Tensor) -> tuple[float, bool]:
         request_str, _, continuation_enc = request
