@@ -45,7 +45,7 @@ def align(translated: list[Record], english: list[Record], language: str, pairin
     aligned = []
     for record, twin in zip(translated, twins):
         prov = record.provenance
-        where = prov.get("row") if isinstance(prov.get("row"), int) else f"key {prov.get('row')!r}"  # PubMed ids
+        where = _where(record)
         for name in ("answer", "split"):
             if getattr(record, name) != getattr(twin, name):
                 raise DataError(prov.get("source", "?"), where, name, f"{getattr(record, name)!r} but the English "
@@ -72,10 +72,15 @@ def _twins(translated: list[Record], english: list[Record], pairing: str) -> lis
     by_id = {r.id: r for r in english}
     for record in translated:
         if record.id not in by_id:
-            row = record.provenance.get("row")
-            raise DataError(source, row if isinstance(row, int) else f"key {row!r}", "id",
+            raise DataError(source, _where(record), "id",
                             f"{record.id!r} is not a question of the English file")
     return [by_id[r.id] for r in translated]
+
+
+def _where(record: Record) -> int | str:
+    """The record's place in its file as errors name it: the line, or the key (PubMed ids)."""
+    row = record.provenance.get("row")
+    return row if isinstance(row, int) else f"key {row!r}"
 
 
 def _as_users(record: Record) -> Record:
