@@ -93,7 +93,8 @@ def register(subparsers) -> None:
                               "report per task and language the accuracy delta, a seeded paired-bootstrap "
                               "confidence interval and an exact McNemar p-value, as Markdown for a CI comment. "
                               "Exit 1 when a drop exceeds --threshold and both tests call it significant; "
-                              "exit 2 when the runs cannot be compared (no shared questions, other task versions).")
+                              "exit 2 when the runs cannot be compared (no shared questions; a task run on other "
+                              "data, in another regime or task version).")
     p.add_argument("base", type=Path, metavar="BASE", help="lm-eval output folder of the reference model")
     p.add_argument("candidate", type=Path, metavar="CANDIDATE", help="lm-eval output folder of the new checkpoint")
     p.add_argument("--threshold", type=float, default=Gate.threshold,

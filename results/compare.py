@@ -76,7 +76,7 @@ def _check_same(base: dict, cand: dict, tasks: list[str]) -> None:
     """Refuse tasks run in another regime, regime version, task version, or on other data (a task name means
     one dataset: the data checksum of the samples must agree)."""
     for task in tasks:
-        (bv, br, brv, bd), (cv, cr, crv, cd) = base[task], cand[task]
+        (_, br, brv, bd), (_, cr, crv, cd) = base[task], cand[task]
         if bd != cd:
             raise ResultsError(f"{task} was run on different data (BASE {bd[:12]}, CANDIDATE {cd[:12]}); a task name "
                                "means one dataset: evaluate both on the same store")

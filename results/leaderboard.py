@@ -20,7 +20,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from medtasks.spec import BENCHMARKS, EXTRA_BENCHMARKS, LANGUAGES, METRICS, SOURCE_LANGUAGE
+from medtasks.spec import (
+    BENCHMARKS,
+    EXTRA_BENCHMARKS,
+    LANGUAGES,
+    METRICS,
+    SOURCE_LANGUAGE,
+)
 from results.load import ResultsError
 from results.metrics import ACCURACY_METRICS, PRIMARY
 from results.samples import UNKNOWN_DATA
@@ -354,7 +360,7 @@ def grid_view(table, metric=PRIMARY, regime=None, models=None, languages=None) -
 
 
 # Views that read the samples, in their own module; it builds on this one, so it is imported last.
-from results.native import category_view, native_view  # noqa: E402
+from results.native import category_view, native_view
 
 VIEWS = {
     "summary": summary_view,

@@ -21,8 +21,16 @@ import numpy as np
 
 from medtasks import spec
 from results.gate import Gate
-from results.leaderboard import (HIGHER_IS_BETTER, UNIT, Cell, Grid, check_comparable, data_note,
-                                 limited_note, question_counts)
+from results.leaderboard import (
+    HIGHER_IS_BETTER,
+    UNIT,
+    Cell,
+    Grid,
+    check_comparable,
+    data_note,
+    limited_note,
+    question_counts,
+)
 from results.load import ResultsError
 from results.metrics import ACCURACY_METRICS, MULTI, PRIMARY
 from results.samples import samples_of

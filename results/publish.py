@@ -13,8 +13,8 @@ import math
 from medtasks.sources.hub import BIOINSTRUCTQA
 from medtasks.spec import BENCHMARKS, LANGUAGES, METRICS, get_benchmark
 from results.leaderboard import UNIT, select, summary_view
-from results.metrics import ACCURACY_METRICS, PRIMARY
 from results.load import ResultsError, table_provenance
+from results.metrics import ACCURACY_METRICS, PRIMARY
 from results.render import DECIMALS
 from results.stats import mean_std
 

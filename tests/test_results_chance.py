@@ -3,11 +3,11 @@ categories: 2 to 13 options, so the level depends on the categories and on --lim
 import math
 
 import pytest
+from synthetic import Question, write_run
 
 from results.leaderboard import build_view
 from results.load import ResultsError, load_table
 from results.render import render
-from synthetic import Question, write_run
 
 SUITE = {"medqa_en": [Question(f"m{i}", i < 5, 0.6) for i in range(10)]}
 

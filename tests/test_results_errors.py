@@ -4,12 +4,12 @@ import json
 import random
 
 import pytest
+from synthetic import Question, write_run
 
 from medtasks.cli import main as medeval
 from medtasks.records import DataError
 from results.compare import Gate, compare_tables
 from results.load import ResultsError, load_table
-from synthetic import Question, write_run
 
 
 def _questions(prefix: str, n: int, accuracy: float, seed: int = 0) -> list[Question]:

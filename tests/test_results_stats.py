@@ -9,10 +9,25 @@ from medtasks.metrics import expected_calibration_error
 from results.compare import Row
 from results.gate import Gate, is_regression
 from results.leaderboard import build_view, summary_view, tasks_view
-from results.load import ASSUMED_REGIME_VERSION, COLUMNS, ResultsError, display_names, parse_task, regime_name, run_regime
+from results.load import (
+    ASSUMED_REGIME_VERSION,
+    COLUMNS,
+    ResultsError,
+    display_names,
+    parse_task,
+    regime_name,
+    run_regime,
+)
 from results.render import latex_escape, render
-from results.stats import (chance_centred, discordant, macro_average, mcnemar_exact, mean_std, reliability_bins,
-                           stratified_bootstrap)
+from results.stats import (
+    chance_centred,
+    discordant,
+    macro_average,
+    mcnemar_exact,
+    mean_std,
+    reliability_bins,
+    stratified_bootstrap,
+)
 
 
 def paired_bootstrap(base, candidate, *args, **kwargs):
