@@ -10,12 +10,15 @@ LM_EVAL = [sys.executable, "-m", "lm_eval", "run"]
 
 def run_lm_eval(model, tasks: str, out: Path, *, store: Path, data: Path | None = None, limit=None,
                 backend: str = "hf", extra=(), env=None, timeout: int = 900) -> subprocess.CompletedProcess:
-    """`lm_eval run` on CPU with samples logged, our store, and MEDTASKS_DATA only when `data` is given."""
+    """`lm_eval run` on CPU with samples logged, our store, and MEDTASKS_DATA only when `data` is given.
+    `model`: a model folder or hub id, optionally with more model_args (`DIR,peft=ADAPTER`), or whole
+    model_args starting with `pretrained=` (model_ops.quantize.eval_model_args for a GGUF folder)."""
+    model_args = str(model) if str(model).startswith("pretrained=") else f"pretrained={model}"
     environment = {**os.environ, "MEDTASKS_STORE": str(store), "HF_HUB_OFFLINE": "1", **(env or {})}
     environment.pop("MEDTASKS_DATA", None)
     if data:
         environment["MEDTASKS_DATA"] = str(data)
-    command = [*LM_EVAL, "--model", backend, "--model_args", f"pretrained={model}", "--device", "cpu",
+    command = [*LM_EVAL, "--model", backend, "--model_args", model_args, "--device", "cpu",
                "--tasks", tasks, "--log_samples", "--output_path", str(out), *extra]
     if limit is not None:
         command += ["--limit", str(limit)]
@@ -30,3 +33,9 @@ def load_run(out: Path) -> tuple[dict, dict[str, list[dict]]]:
         task = path.name[len("samples_"):].rsplit("_", 1)[0]
         samples[task] = [json.loads(line) for line in path.read_text().splitlines()]
     return results, samples
+
+
+def letter_scores(sample: dict) -> tuple[list[float], list[bool]]:
+    """One logged question's (log-likelihood, is-greedy) per choice, in choice order (lm-eval logs strings)."""
+    return ([float(resp[0][0]) for resp in sample["resps"]],
+            [str(resp[0][1]) == "True" for resp in sample["resps"]])

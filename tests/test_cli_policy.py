@@ -8,7 +8,6 @@ row in BAD fails here until it gets one."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import subprocess
@@ -153,8 +152,8 @@ def outcomes(tmp_path_factory) -> dict[str, tuple]:
         cwd = root / f"run{index}"
         places = fixtures_in(cwd)
         before = tree(cwd)
-        fill = lambda text: text.format(**places)  # noqa: E731
-        proc = run_in(cwd, [command, *map(fill, bad.argv)], {key: fill(value) for key, value in bad.env.items()})
+        proc = run_in(cwd, [command, *(arg.format(**places) for arg in bad.argv)],
+                      {key: value.format(**places) for key, value in bad.env.items()})
         return test_id, (proc, places, cwd, before)
 
     with ThreadPoolExecutor(max_workers=2) as pool:

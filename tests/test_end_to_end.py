@@ -1,6 +1,6 @@
-"""Plain `lm_eval` (a subprocess, no --include_path) on our tasks, on a tiny model and the default model,
-and an independent re-computation of the default model's letter log-probabilities with transformers."""
-import json
+"""Plain `lm_eval` (a subprocess, no --include_path) on our tasks, on a tiny model and the default model:
+every score lm-eval reports equals a recomputation from the per-question samples it logged, and the
+default model's logged letter log-likelihoods equal an independent transformers computation."""
 import math
 import os
 import re
@@ -10,51 +10,56 @@ from pathlib import Path
 
 import pytest
 
-from medtasks.metrics import expected_calibration_error
+from lm_eval_run import letter_scores, load_run, run_lm_eval
+from medtasks.metrics import brier_score, expected_calibration_error, softmax
+from medtasks.prompts import LETTERS
+from medtasks.spec import BENCHMARKS, task_name
 
-LM_EVAL = [sys.executable, "-m", "lm_eval", "run"]
-
-
-def run_lm_eval(model, tasks, out, store, data, limit, extra=(), env_extra=None):
-    env = {**os.environ, "MEDTASKS_STORE": str(store), "HF_HUB_OFFLINE": "1", **(env_extra or {})}
-    if data:
-        env["MEDTASKS_DATA"] = str(data)
-    else:
-        env.pop("MEDTASKS_DATA", None)
-    command = [*LM_EVAL, "--model", "hf", "--model_args", f"pretrained={model}", "--device", "cpu",
-               "--tasks", tasks, "--limit", str(limit), "--log_samples", "--output_path", str(out), *extra]
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
+METRICS = ("acc", "strict_acc", "ece", "brier")
 
 
-def load_run(out: Path):
-    results = json.loads(next(out.rglob("results_*.json")).read_text())
-    samples = {}
-    for path in out.rglob("samples_*.jsonl"):
-        task = path.name[len("samples_"):].rsplit("_", 1)[0]
-        samples[task] = [json.loads(line) for line in path.read_text().splitlines()]
-    return results, samples
+def recomputed(rows: list[dict]) -> dict[str, float]:
+    """A task's four scores from its logged samples alone: acc from the letter log-likelihoods (first
+    letter wins a tie), strict_acc from lm-eval's is-greedy flag of the gold letter, brier and ece
+    with medtasks.metrics on the same numbers."""
+    correct, strict, brier, confidence = [], [], [], []
+    for row in rows:
+        logliks, greedy = letter_scores(row)
+        gold = LETTERS.index(row["doc"]["answer"])
+        correct.append(logliks.index(max(logliks)) == gold)
+        strict.append(greedy[gold])
+        brier.append(brier_score(softmax(logliks), gold))
+        confidence.append(math.exp(max(logliks)))
+    n = len(rows)
+    return {"acc": sum(correct) / n, "strict_acc": sum(strict) / n, "brier": sum(brier) / n,
+            "ece": expected_calibration_error(confidence, correct)}
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tiny_llama, shared_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("tiny_run")
-    proc = run_lm_eval(tiny_llama, "medeval_en,mmlu_anatomy_fr", out, tmp_path_factory.mktemp("store"),
-                       shared_data, 2, ["--metadata", json.dumps({"fewshot_seed": 2})])
+    proc = run_lm_eval(tiny_llama, "medeval_en,mmlu_anatomy_fr", out, store=tmp_path_factory.mktemp("store"),
+                       data=shared_data, limit=2, extra=["--metadata", '{"fewshot_seed": 2}'])
     assert proc.returncode == 0, proc.stderr[-3000:]
     return load_run(out)
 
 
 def test_lm_eval_runs_our_tasks_with_all_metrics(tiny_run):
+    """Each task's acc, strict_acc, ece and brier equal their recomputation from its two logged
+    questions; the medeval_en group is the macro mean of its ten tasks for each metric."""
     results, samples = tiny_run
     scores = results["results"]
-    for task in ("medqa_en", "pubmedqa_en", "mmlu_anatomy_fr", "medqa5_en"):
-        for metric in ("acc", "strict_acc", "ece", "brier"):
-            assert 0.0 <= scores[task][f"{metric},none"] <= 2.0
+    suite = [task_name(benchmark, "en") for benchmark in BENCHMARKS]
+    mine = {}
+    for task in [*suite, "mmlu_anatomy_fr"]:
         assert results["n-shot"][task] == 3 and results["configs"][task]["metadata"]["version"] == 1.0
         assert len(samples[task]) == 2
+        mine[task] = recomputed(samples[task])
+        assert {m: scores[task][f"{m},none"] for m in METRICS} == pytest.approx(mine[task], abs=1e-12), task
     group = scores["medeval_en"]
-    task_accs = [scores[f"{b}_en"]["acc,none"] for b in __import__("medtasks.benchmarks").benchmarks.BENCHMARKS]
-    assert group["acc,none"] == pytest.approx(sum(task_accs) / 10)  # macro mean of the ten tasks
+    assert {m: group[f"{m},none"] for m in METRICS} == pytest.approx(
+        {m: sum(mine[task][m] for task in suite) / len(suite) for m in METRICS}, abs=1e-12)
+    assert len({round(mine[task]["brier"], 9) for task in suite}) > 1  # the numbers vary: not a constant
 
 
 def test_every_question_of_a_run_gets_the_same_three_english_examples(tiny_run):
@@ -69,7 +74,7 @@ def test_every_question_of_a_run_gets_the_same_three_english_examples(tiny_run):
 
 
 def test_missing_language_fails_with_instructions(tiny_llama, tmp_path):
-    proc = run_lm_eval(tiny_llama, "medmcqa_de", tmp_path / "out", tmp_path / "store", None, 1)
+    proc = run_lm_eval(tiny_llama, "medmcqa_de", tmp_path / "out", store=tmp_path / "store", limit=1)
     assert proc.returncode != 0
     assert "medeval translate --benchmarks medmcqa --languages de" in proc.stderr
 
@@ -81,7 +86,7 @@ def default_run(default_model, shared_data, tmp_path_factory):
     env = {**os.environ, "MEDTASKS_STORE": str(tmp_path_factory.mktemp("store")),
            "MEDTASKS_DATA": str(shared_data), "HF_HUB_OFFLINE": "1"}
     proc = subprocess.run([sys.executable, "-m", "medtasks.cli", "eval", "--tasks", "medmcqa_en,mmlu_anatomy_en",
-                           "--limit", "4", "--device", "cpu", "--output", str(out)],
+                           "--limit", "3", "--device", "cpu", "--output", str(out)],
                           capture_output=True, text=True, env=env, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "medmcqa_en" in proc.stdout or "MedMCQA" in proc.stdout  # lm-eval's score table is printed
@@ -96,32 +101,31 @@ def default_run(default_model, shared_data, tmp_path_factory):
 
 
 def test_harness_agrees_with_an_independent_transformers_computation(default_run, default_model):
-    """Recompute each question's letter log-probabilities from the prompt text with plain transformers."""
+    """For every logged question, the letter log-likelihoods lm-eval logged equal the log-softmax over the
+    whole vocabulary at the answer position, computed with plain transformers from the prompt text (within
+    1e-4); its is-greedy flags are that position's argmax; its reported scores follow from them."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     results, samples = default_run
     tokenizer = AutoTokenizer.from_pretrained(default_model)
     model = AutoModelForCausalLM.from_pretrained(default_model, dtype=torch.float32).eval()
+    assert set(samples) == {"medmcqa_en", "mmlu_anatomy_en"}
     for task, rows in samples.items():
-        confidences, correct, strict = [], [], []
+        assert len(rows) == 3
         for row in rows:
             prompt = row["arguments"]["gen_args_0"]["arg_0"]
-            letters = [args["arg_1"] for args in row["arguments"].values()]
-            ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt").input_ids
+            assert {args["arg_0"] for args in row["arguments"].values()} == {prompt}
+            ids = tokenizer(prompt, add_special_tokens=False).input_ids
+            letter_ids = []
+            for args in row["arguments"].values():  # each letter is one token after the prompt's, as lm-eval splits it
+                whole = tokenizer(prompt + args["arg_1"], add_special_tokens=False).input_ids
+                assert whole[:-1] == ids
+                letter_ids.append(whole[-1])
             with torch.no_grad():
-                logprobs = torch.log_softmax(model(ids).logits[0, -1].float(), dim=-1)
-            letter_ids = [tokenizer.convert_tokens_to_ids(letter) for letter in letters]
-            mine = [logprobs[i].item() for i in letter_ids]
-            theirs = [float(r[0][0]) for r in row["resps"]]
-            assert mine == pytest.approx(theirs, abs=1e-3)
-            gold = "ABCDE".index(row["doc"]["answer"])
-            pred = max(range(len(mine)), key=mine.__getitem__)
-            assert row["acc"] == float(pred == gold)
-            strict.append(float(logprobs.argmax().item() == letter_ids[gold]))
-            assert row["strict_acc"] == strict[-1]
-            confidences.append(max(math.exp(x) for x in mine))
-            correct.append(pred == gold)
-        scores = results["results"][task]
-        assert scores["strict_acc,none"] == pytest.approx(sum(strict) / len(strict))
-        assert scores["ece,none"] == pytest.approx(expected_calibration_error(confidences, correct), abs=1e-4)
+                logprobs = torch.log_softmax(model(torch.tensor([ids])).logits[0, -1].float(), dim=-1)
+            logged, greedy = letter_scores(row)
+            assert [logprobs[i].item() for i in letter_ids] == pytest.approx(logged, abs=1e-4)
+            assert greedy == [logprobs.argmax().item() == i for i in letter_ids]
+        reported = {m: results["results"][task][f"{m},none"] for m in METRICS}
+        assert reported == pytest.approx(recomputed(rows), abs=1e-12)

@@ -4,13 +4,11 @@ both of bitsandbytes' CPU kernel paths, writes a card, and evaluates through lm_
 leave no output folder; registry, calibration, GGUF details and the variants table."""
 import copy
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
 
+from lm_eval_run import letter_scores, load_run, run_lm_eval
 from medtasks.common import model_content_hash
 from model_ops.calibration import BUILTIN, load_calibration
 from model_ops.card import read_card
@@ -355,52 +353,47 @@ def test_variants_relative_rows_and_markdown():
     assert "after one untimed warm-up pass" in caption and "first 20 questions per task" in caption
 
 
-def _lm_eval(model_args, tmp_path, shared_data):
-    env = dict(os.environ, MEDTASKS_DATA=str(shared_data), MEDTASKS_STORE=str(tmp_path / "store"))
-    out = tmp_path / "results"
-    proc = subprocess.run([sys.executable, "-m", "lm_eval", "--model", "hf", "--model_args", model_args, "--device", "cpu",
-                           "--tasks", "medqa_en", "--limit", "3", "--log_samples", "--output_path", str(out)],
-                          capture_output=True, text=True, env=env, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(next(out.rglob("results_*.json")).read_text())
-    samples = [json.loads(line) for line in next(out.rglob("samples_medqa_en_*.jsonl")).read_text().splitlines()]
-    return result["results"]["medqa_en"], samples
-
-
-def _loglikelihood(model, tokenizer, context: str, continuation: str) -> float:
-    """log P(continuation | context), tokenized and truncated as lm-eval's HF backend does."""
+def _loglikelihood(model, tokenizer, context: str, continuation: str) -> tuple[float, bool]:
+    """(log P(continuation | context), whether every continuation token is the argmax), tokenized and
+    truncated as lm-eval's HF backend does."""
     spaces = len(context) - len(context.rstrip())
     if spaces:  # lm-eval moves the context's trailing spaces onto the continuation
         context, continuation = context[:-spaces], context[-spaces:] + continuation
     whole = tokenizer(context + continuation, add_special_tokens=False)["input_ids"]
     n_context = len(tokenizer(context, add_special_tokens=False)["input_ids"])
-    target = whole[n_context:]
+    target = torch.tensor(whole[n_context:])
     inputs = torch.tensor([whole[-(model.config.max_position_embeddings + 1):][:-1]])
     with torch.no_grad():
         logprobs = torch.log_softmax(model(inputs).logits[0, -len(target):].float(), dim=-1)
-    return logprobs[torch.arange(len(target)), torch.tensor(target)].sum().item()
+    return logprobs[torch.arange(len(target)), target].sum().item(), bool((logprobs.argmax(-1) == target).all())
 
 
 @pytest.mark.parametrize("method", ["bnb-nf4", "gguf-q8_0"])
 def test_lm_eval_evaluates_the_quantized_directory(method, quantized, tmp_path, shared_data):
-    """lm-eval's log-likelihood of every answer letter equals a direct computation on the quantized
-    model, and its acc follows from them."""
+    """lm-eval's log-likelihood and is-greedy flag of every answer letter equal a direct computation on
+    the quantized model, and its acc and strict_acc follow from them."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     out = quantized(method)
-    metrics, samples = _lm_eval(eval_model_args(out), tmp_path, shared_data)
+    done = run_lm_eval(eval_model_args(out), "medqa_en", tmp_path / "results", store=tmp_path / "store",
+                       data=shared_data, limit=3, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results, samples = load_run(tmp_path / "results")
+    metrics, samples = results["results"]["medqa_en"], samples["medqa_en"]
     model = AutoModelForCausalLM.from_pretrained(out, device_map="cpu", **load_kwargs(out)).eval()
     tokenizer = AutoTokenizer.from_pretrained(out)
     assert len(samples) == 3
-    correct = 0
+    correct = strict = 0
     for sample in samples:
-        scored = [float(resp[0][0]) for resp in sample["resps"]]  # logged as strings
-        for args, logged in zip(sample["arguments"].values(), scored):
-            assert _loglikelihood(model, tokenizer, args["arg_0"], args["arg_1"]) == pytest.approx(logged, abs=2e-3)
-        letters = [args["arg_1"] for args in sample["arguments"].values()]
-        correct += scored.index(max(scored)) == letters.index(sample["target"])  # target: the gold letter
+        logged, greedy = letter_scores(sample)
+        mine = [_loglikelihood(model, tokenizer, args["arg_0"], args["arg_1"]) for args in sample["arguments"].values()]
+        assert [ll for ll, _ in mine] == pytest.approx(logged, abs=2e-3)
+        assert [flag for _, flag in mine] == greedy
+        gold = [args["arg_1"] for args in sample["arguments"].values()].index(sample["target"])  # target: gold letter
+        correct += logged.index(max(logged)) == gold
+        strict += greedy[gold]
     assert metrics["acc,none"] == pytest.approx(correct / len(samples))
-    assert 0.0 <= metrics["strict_acc,none"] <= metrics["acc,none"]
+    assert metrics["strict_acc,none"] == pytest.approx(strict / len(samples))
 
 
 def test_variants_command_writes_markdown_and_json(quantized, source, tmp_path, shared_data, monkeypatch):
