@@ -49,7 +49,8 @@ class Result:
 
     @property
     def pending(self) -> list[str]:
-        return [r.name for r in self.rows if r.verdict.startswith(("pending", "not evaluated"))]
+        """Complete models not evaluated yet (folders still being written are reported, not waited for)."""
+        return [r.name for r in self.rows if r.verdict.startswith("pending")]
 
     @property
     def markdown(self) -> str:

@@ -240,15 +240,19 @@ def test_previous_baseline_compares_neighbours_and_says_what_is_pending(tiny_mod
     worse = {"mmlu_anatomy_en": [True] * 5 + [False] * 35}
     run, out, argv = synthetic_sweep(tmp_path, tiny_model, {10: good, 20: worse, 30: worse}, seeds=(1,))
     being_written(tiny_model, run / "checkpoint-40")
-    assert cli.main([*argv, "--gather"]) == 2  # something is not evaluated yet: the gather says so
-    err = capsys.readouterr().err
-    assert "not evaluated yet: checkpoint-40" in err
+    assert cli.main([*argv, "--gather"]) == EXIT_VERDICT  # a folder being written is reported, not waited for
     rows = {r["checkpoint"]: r for r in csv.DictReader((out / "sweep.csv").open())}
     assert [(rows[c]["baseline"], rows[c]["verdict"]) for c in rows] == [
         ("", "first checkpoint: no baseline"), ("checkpoint-10", "REGRESSION"), ("checkpoint-20", "ok"),
         ("", "not evaluated: model.safetensors holds "
              f"{(run / 'checkpoint-40' / 'model.safetensors').stat().st_size} of "
              f"{(tiny_model / 'model.safetensors').stat().st_size} bytes (being written?)")]
+    shutil.copytree(tiny_model, run / "checkpoint-50")  # complete, not evaluated: the gather refuses a verdict
+    capsys.readouterr()
+    assert cli.main([*argv, "--gather"]) == 2
+    assert "--gather: not evaluated yet: checkpoint-50; run the sweep" in capsys.readouterr().err
+    rows = {r["checkpoint"]: r for r in csv.DictReader((out / "sweep.csv").open())}
+    assert (rows["checkpoint-50"]["baseline"], rows["checkpoint-50"]["verdict"]) == ("checkpoint-30", "pending")
 
 
 def test_an_output_folder_holds_one_sweep(tiny_model, tmp_path, capsys):
@@ -370,3 +374,123 @@ def test_a_rerun_evaluates_nothing_and_gives_the_same_verdict(swept, monkeypatch
     assert cli.main(argv) == code
     assert (out / "sweep.csv").read_text() == table
     assert "[1/" not in capsys.readouterr().err
+
+
+def test_ctrl_c_stops_with_a_summary_of_what_is_done(tiny_model, tmp_path, shared_data, monkeypatch, capsys):
+    good = {"mmlu_anatomy_en": [True] * 4}
+    run, out, argv = synthetic_sweep(tmp_path, tiny_model, {10: good}, seeds=(1,))
+    shutil.copytree(tiny_model, run / "checkpoint-20")
+    monkeypatch.setenv("MEDTASKS_DATA", str(shared_data))
+
+    def interrupted(self, unit):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sweep.Runner, "run", interrupted)
+    assert cli.main(argv) == 130
+    captured = capsys.readouterr()
+    assert "interrupted; the runs done are kept, the same command resumes" in captured.err
+    assert "| checkpoint-20 | 20 | – | – | checkpoint-10 | pending |" in captured.out
+    assert "_interrupted: the rows marked pending were not evaluated yet._" in (out / "sweep.md").read_text()
+
+
+# ---------------------------------------------------------------- slow: watch, kill -9, the SLURM array run
+
+def sweep_command(run: Path, out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "medtasks.cli", "sweep", str(run), "--tasks", "pubmedqa_en", "--seeds", "1",
+            "--limit", LIMIT, "--device", "cpu", "-o", str(out), *extra]
+
+
+def wait_for(condition, what: str, process=None, seconds: float = 900) -> None:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert process is None or process.poll() is None, f"the sweep ended (exit {process.returncode}) before {what}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_watch_evaluates_checkpoints_as_they_appear_and_stops_when_training_ends(tmp_path, shared_data):
+    from probing import probe_env
+
+    run, out, log = tmp_path / "run", tmp_path / "out", tmp_path / "stderr.txt"
+    letter_model(run / "checkpoint-10", "A", seed=10, step=10)
+    env = probe_env(tmp_path / "probe.jsonl", shared_data)
+    with open(log, "w") as stderr:
+        process = subprocess.Popen(sweep_command(run, out, "--watch", "--poll", "1", "--max-idle", "900"), env=env,
+                                   stdout=subprocess.PIPE, stderr=stderr, text=True)
+        done = out / "runs" / "checkpoint-{}" / "seed1" / "all" / sweep.DONE
+        wait_for(lambda: Path(str(done).format(10)).exists(), "checkpoint-10 evaluated", process)
+        staged = letter_model(tmp_path / "staged", "C", seed=20, step=20)  # made worse on purpose
+        being_written(staged, run / "checkpoint-20")
+        wait_for(lambda: "checkpoint-20: not evaluated now: model.safetensors holds" in log.read_text(),
+                 "the unfinished checkpoint-20 reported", process)
+        shutil.copy(staged / "model.safetensors", run / "checkpoint-20" / "model.safetensors")
+        wait_for(lambda: Path(str(done).format(20)).exists(), "checkpoint-20 evaluated", process)
+        for item in staged.iterdir():  # the Trainer saves the final model: the watch ends
+            shutil.copy(item, run / item.name)
+        stdout, _ = process.communicate(timeout=600)
+    assert process.returncode == EXIT_VERDICT, log.read_text()[-3000:]
+    assert "training ended" in log.read_text()
+    assert "| checkpoint-20 | 20 |" in stdout and "**REGRESSION**" in stdout
+
+
+@pytest.mark.slow
+def test_a_sweep_killed_with_kill_9_resumes_without_recomputing(tmp_path, shared_data):
+    import signal
+    import sqlite3
+
+    from probing import events, probe_env
+
+    run, out = tmp_path / "run", tmp_path / "out"
+    for step, letter in ((10, "A"), (20, "A")):
+        letter_model(run / f"checkpoint-{step}", letter, seed=step, step=step)
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+
+    def cached() -> int:
+        dbs = list(out.glob("runs/checkpoint-10/seed1/all/.request_cache/*/requests_rank0.db"))
+        try:
+            with sqlite3.connect(f"file:{dbs[0]}?mode=ro", uri=True) as connection:
+                return connection.execute("SELECT COUNT(*) FROM unnamed").fetchone()[0]
+        except (IndexError, sqlite3.Error):
+            return 0
+
+    process = subprocess.Popen(sweep_command(run, out), env=probe_env(first, shared_data, MEDEVAL_PROBE_DELAY="0.3"),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_for(lambda: cached() >= 12, "requests of checkpoint-10 cached", process)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)  # the whole job, as a node failure or a preemption does
+        process.wait()
+    answered = cached()
+    done = subprocess.run(sweep_command(run, out), env=probe_env(second, shared_data), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    asked = [len(e["keys"]) for e in events(second, "requests")]
+    assert asked == [3 * int(LIMIT) - answered, 3 * int(LIMIT)]  # checkpoint-10: the rest only; checkpoint-20: all
+    rows = {r["checkpoint"]: r for r in csv.DictReader((out / "sweep.csv").open())}
+    assert rows["checkpoint-20"]["verdict"] == "ok" and rows["checkpoint-10"]["en"] == rows["checkpoint-20"]["en"]
+
+
+@pytest.mark.slow
+def test_the_slurm_array_run_task_by_task_then_gathered_flags_the_regression(training_run, tmp_path, shared_data):
+    from probing import probe_env
+
+    base = letter_model(tmp_path / "base", "A", seed=0)
+    script, out = tmp_path / "sweep.sbatch", tmp_path / "out"
+    argv = ["sweep", str(training_run), "--tasks", "pubmedqa_en", "--seeds", "1", "--limit", LIMIT, "--device", "cpu",
+            "--base-model", str(base), "-o", str(out), "--slurm-array", str(script), "--slurm-tasks", "2"]
+    assert cli.main(argv) == 0
+    env = probe_env(tmp_path / "probe.jsonl", shared_data, SLURM_ARRAY_TASK_COUNT="2", SLURM_GPUS_ON_NODE="1")
+    for task in ("1", "2"):
+        done = subprocess.run(["bash", str(script)], env={**env, "SLURM_ARRAY_TASK_ID": task}, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=1800)
+        assert done.returncode == 0, done.stderr[-3000:]
+    assert len(list(out.rglob(sweep.DONE))) == 4  # base + three complete checkpoints, each by one array task
+    gather = shlex.split(re.search(r"^#   (medeval sweep .*)$", script.read_text(), re.M).group(1))
+    gathered = subprocess.run(gather, env=env, capture_output=True, text=True, timeout=600)
+    assert gathered.returncode == EXIT_VERDICT, gathered.stderr[-3000:]
+    rows = {r["checkpoint"]: r for r in csv.DictReader((out / "sweep.csv").open())}
+    assert [(c, rows[c]["baseline"], rows[c]["verdict"]) for c in rows][:4] == [
+        ("base", "", "baseline"), ("checkpoint-10", "base", "ok"), ("checkpoint-20", "base", "ok"),
+        ("checkpoint-30", "base", "REGRESSION")]
