@@ -36,7 +36,8 @@ UNKNOWN = "--no-such-option"
 class Bad:
     """A bad invocation of one command and the words its one line must hold. In argv and says,
     {missing} is a path that does not exist, {empty} an empty folder, {model} a folder whose
-    config.json is `{}`, {out} an output path that must still not exist afterwards."""
+    config.json is `{}`, {adapter} one whose adapter_config.json is `{}`, {out} an output path that must
+    still not exist afterwards."""
     argv: tuple[str, ...]
     says: str
     env: dict = field(default_factory=dict)
@@ -81,7 +82,9 @@ BAD = {
     "contamination": [Bad(("--tasks", "medqa_en", "-o", "{out}", "{missing}"), "corpus input {missing} does not exist"),
                       Bad(("--tasks", "medqa_en", "--shard", "0/0", "-o", "{out}", "{empty}"),
                           "--shard 0/0: expected i/N with 1 <= i <= N")],
-    "merge-adapter": [Bad(("{missing}", "-o", "{out}"), "{missing} is not a LoRA adapter folder")],
+    "merge-adapter": [Bad(("{missing}", "-o", "{out}"), "{missing} is not a LoRA adapter folder"),
+                      Bad(("{model}", "-o", "{out}"), "{model} is not a LoRA adapter folder"),
+                      Bad(("{adapter}", "-o", "{out}"), "{adapter}/adapter_config.json names no base model")],
     "translate": [Bad(("--languages", "xx"), "--languages: unknown language 'xx'"),
                   Bad(("--backend", "nosuch"), "unknown translation backend 'nosuch'")],
     "translation-report": [Bad(("--store", "{missing}", "--out", "{out}"), "--store {missing}: no such store folder"),
@@ -123,8 +126,10 @@ def fixtures_in(folder: Path) -> dict[str, str]:
     (folder / "empty").mkdir(parents=True)
     (folder / "model").mkdir()
     (folder / "model" / "config.json").write_text("{}")
+    (folder / "adapter").mkdir()
+    (folder / "adapter" / "adapter_config.json").write_text("{}")
     return {"missing": str(folder / "missing"), "empty": str(folder / "empty"), "model": str(folder / "model"),
-            "out": str(folder / "out")}
+            "adapter": str(folder / "adapter"), "out": str(folder / "out")}
 
 
 def tree(folder: Path) -> list[str]:
@@ -203,7 +208,7 @@ BLOCKED = {
     "merge": ("mergekit", ("merge", "--preset", "ties", "--base", "{empty}", "--model", "{empty}", "--skip-checks",
                            "--out", "{out}")),
     "quant": ("bitsandbytes", ("quantize", "{model}", "--method", "bnb-int8", "--out", "{out}")),
-    "training": ("peft", ("merge-adapter", "{adapter}", "-o", "{out}")),
+    "training": ("peft", ("merge-adapter", "{adapter}", "--base", "{model}", "-o", "{out}")),
 }
 WITHOUT = "import sys; sys.modules[sys.argv[1]] = None; from medtasks.cli import main; sys.exit(main(sys.argv[2:]))"
 
@@ -220,9 +225,7 @@ def test_a_missing_extra_names_it_in_one_line(extra, tmp_path):
     module, argv = BLOCKED[extra]
     places = fixtures_in(tmp_path / "cwd")
     write_run(tmp_path / "runs", "m", {"medqa_en": [Question("q1", True), Question("q2", False)]})
-    (tmp_path / "adapter").mkdir()
-    (tmp_path / "adapter" / "adapter_config.json").write_text("{}")
-    places.update(runs=str(tmp_path / "runs"), adapter=str(tmp_path / "adapter"))
+    places["runs"] = str(tmp_path / "runs")
     before = tree(tmp_path / "cwd")
     proc = run_in(tmp_path / "cwd", [module, *(a.format(**places) for a in argv)],
                   command=[sys.executable, "-c", WITHOUT])

@@ -157,12 +157,17 @@ def merge_adapter(adapter: str | Path, output: str | Path, base: str | None = No
     adapter, output = Path(adapter), Path(output)
     if not (adapter / "adapter_config.json").is_file():  # checked before the 20 s of heavy imports
         raise UsageError(f"{adapter} is not a LoRA adapter folder (no adapter_config.json): give one `medeval sft` wrote")
+    try:
+        recorded = json.loads((adapter / "adapter_config.json").read_text()).get("base_model_name_or_path")
+    except (ValueError, AttributeError):
+        raise UsageError(f"{adapter}/adapter_config.json is not a JSON object: give an adapter `medeval sft` wrote") from None
+    base = base or recorded
+    if not base:
+        raise UsageError(f"{adapter}/adapter_config.json names no base model (base_model_name_or_path): pass --base")
     peft = require("peft", "training", "merging a LoRA adapter")
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    adapter_config = json.loads((adapter / "adapter_config.json").read_text())
-    base = base or adapter_config["base_model_name_or_path"]
     model = AutoModelForCausalLM.from_pretrained(base, dtype=getattr(torch, dtype),
                                                  trust_remote_code=trust_remote_code)
     merged = peft.PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
