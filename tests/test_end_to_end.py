@@ -63,14 +63,21 @@ def test_lm_eval_runs_our_tasks_with_all_metrics(tiny_run):
 
 
 def test_every_question_of_a_run_gets_the_same_three_english_examples(tiny_run):
+    """One few-shot prefix per task (3 examples), the same English one for the French MMLU task as for the
+    English, followed by the logged question itself (French for the French task)."""
     _, samples = tiny_run
-    for task in ("medqa_en", "mmlu_anatomy_fr"):
+    prefixes = {}
+    for task in ("medqa_en", "mmlu_anatomy_en", "mmlu_anatomy_fr"):
         prompts = [s["arguments"]["gen_args_0"]["arg_0"] for s in samples[task]]
-        prefixes = {p[: p.rindex("**Question:**")] for p in prompts}
-        assert len(prefixes) == 1 and prefixes.pop().count("**Answer:**(") == 3
-    fr_prompt = samples["mmlu_anatomy_fr"][0]["arguments"]["gen_args_0"]["arg_0"]
-    assert fr_prompt.startswith("The following are multiple choice questions")
-    assert "Une lésion" in fr_prompt or "**Question:**" in fr_prompt.rsplit(" \n **Question:**", 1)[1]
+        prefixes[task] = {p[: p.rindex("**Question:**")] for p in prompts}
+        assert len(prefixes[task]) == 1 and next(iter(prefixes[task])).count("**Answer:**(") == 3
+        for sample, prompt in zip(samples[task], prompts):
+            assert sample["doc"]["question"] in prompt[prompt.rindex("**Question:**"):]
+    assert prefixes["mmlu_anatomy_fr"] == prefixes["mmlu_anatomy_en"]
+    assert next(iter(prefixes["mmlu_anatomy_fr"])).startswith("The following are multiple choice questions")
+    english = {s["doc"]["id"]: s["doc"]["question"] for s in samples["mmlu_anatomy_en"]}
+    french = {s["doc"]["id"]: s["doc"]["question"] for s in samples["mmlu_anatomy_fr"]}
+    assert english.keys() == french.keys() and all(english[i] != french[i] for i in english)
 
 
 def test_missing_language_fails_with_instructions(tiny_llama, tmp_path):
