@@ -1,6 +1,7 @@
 """medtasks' commands: import data into the store, list/check the tasks, the default model, evaluate."""
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import subprocess
@@ -51,10 +52,11 @@ def register(subparsers) -> None:
                               "model), print its score table and write its output folder (results + samples).")
     p.add_argument("--model-path", help="HF model directory or hub id (default: the embedded default model)")
     p.add_argument("--tasks", default=DEFAULT_SUITE, help=f"tasks or groups, comma-separated (default: {DEFAULT_SUITE})")
-    p.add_argument("--limit", type=float, help="questions per task (testing only; omit for real numbers)")
-    p.add_argument("--fewshot-seed", type=int, default=1, help="few-shot set of the run: 1, 2 or 3 (default 1)")
-    p.add_argument("--num-fewshot", type=int, help="override the 3 shots of BioMistral's regime")
-    p.add_argument("--batch-size", default="1", help="lm-eval batch size (default 1)")
+    p.add_argument("--limit", type=limit_value, help="questions per task (N >= 1), or a fraction of them (0 < x < 1); "
+                   "testing only: results made with it are marked as such everywhere")
+    p.add_argument("--fewshot-seed", type=fewshot_seed, default=1, help="few-shot set of the run: 1, 2 or 3 (default 1)")
+    p.add_argument("--num-fewshot", type=non_negative, help="override the regime's number of shots")
+    p.add_argument("--batch-size", type=batch_size, default="1", help="lm-eval batch size: N >= 1 or auto (default 1)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:0 ... (default: cuda when available)")
     p.add_argument("--output", type=Path, default=Path("out/eval"), help="lm-eval output folder (default out/eval)")
     p.add_argument("--backend", choices=BACKENDS, default="hf",
@@ -64,6 +66,42 @@ def register(subparsers) -> None:
                    "file per rank, written as each request is answered): a killed run, re-run with the same "
                    "options, computes only what is missing")
     p.set_defaults(func=cmd_eval)
+
+
+def limit_value(text: str) -> float:
+    value = _number(text, float)
+    if not (0 < value < 1 or (value >= 1 and value == int(value))):
+        raise argparse.ArgumentTypeError(f"{text!r}: a whole number of questions >= 1, or a fraction between 0 and 1")
+    return value
+
+
+def fewshot_seed(text: str) -> int:
+    from medtasks.spec import FEWSHOT_SEEDS
+
+    value = _number(text, int)
+    if value not in FEWSHOT_SEEDS:
+        raise argparse.ArgumentTypeError(f"{text!r}: one of {', '.join(map(str, FEWSHOT_SEEDS))} (BioMistral's three runs)")
+    return value
+
+
+def non_negative(text: str) -> int:
+    value = _number(text, int)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a whole number >= 0")
+    return value
+
+
+def batch_size(text: str) -> str:
+    if text != "auto" and not (text.isdigit() and int(text) >= 1):
+        raise argparse.ArgumentTypeError(f"{text!r}: a whole number >= 1, or auto")
+    return text
+
+
+def _number(text: str, kind):
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a {'whole ' if kind is int else ''}number") from None
 
 
 def cmd_import(args) -> int:
