@@ -27,13 +27,14 @@ def register(subparsers) -> None:
     p.add_argument("--model-name", metavar="NAME", help="the model's display name (default: the folder or hub name)")
     p.set_defaults(func=cmd_submit)
 
-    p = subparsers.add_parser("verify", help="check a submission bundle against your own data; exit 1 on any discrepancy",
+    p = subparsers.add_parser("verify", help="check a submission bundle against your data; exit 1 if anything differs",
                               description="Offline, against the maintainer's own store: recompute every metric from "
                               "the per-question samples and compare it with the reported one, check that the question "
-                              "ids and counts are exactly those of the store's data (same checksums), that every prompt "
-                              "is the one the task renders for its question with the run's few-shot examples, that "
-                              "answers are well-formed, and that the files match the bundle's manifest. Exit 0 with a "
-                              "short report when everything holds, 1 with every discrepancy (task, question id, field).")
+                              "ids and counts are exactly those of the store's data (same checksums), that every "
+                              "prompt is the one the task renders for its question with the run's few-shot examples, "
+                              "that answers are well-formed, and that the files match the bundle's manifest. Exit 0 "
+                              "with a short report when everything holds, 1 with every discrepancy (task, question "
+                              "id, field).")
     p.add_argument("bundle", type=Path, metavar="BUNDLE", help="a bundle made by medeval submit (folder or .tar.gz)")
     p.add_argument("--store", type=Path, metavar="DIR",
                    help="the maintainer's store (default: $MEDTASKS_STORE, else ~/.cache/medtasks/store)")

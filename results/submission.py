@@ -143,8 +143,8 @@ def partial_reasons(entries: list[dict]) -> dict[str, str]:
         own = spec.regime_of(spec.get_benchmark(e["benchmark"]))
         if label != regime_label(own.name, own.version):
             off.add(f"{e['task']} ran in {label}, not its benchmark's {regime_label(own.name, own.version)}")
-    parts = [f"runs in different regimes ({'; '.join(f'{l}: {_listing(sorted(t), 3)}' for l, t in sorted(labels.items()))})"
-             ] if len(labels) > 1 else []
+    mixed = "; ".join(f"{label}: {_listing(sorted(tasks), 3)}" for label, tasks in sorted(labels.items()))
+    parts = [f"runs in different regimes ({mixed})"] if len(labels) > 1 else []
     if off:
         parts.append(_listing(sorted(off), 3))
     if parts:

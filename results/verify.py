@@ -87,9 +87,9 @@ class Report:
         lines = [head]
         lines += [f"  partial: {reason}" for reason in self.partial.values()]
         c = self.counts
-        lines.append(f"  {len(tasks)} tasks, {c['runs']} task runs, {c['questions']} questions, {c['prompts']} prompts, "
-                     f"{c['metrics']} reported metrics recomputed (tolerance {TOLERANCE:g}); {c['files']} files "
-                     f"checked against the manifest; data: the store {self.store}")
+        lines.append(f"  {len(tasks)} tasks, {c['runs']} task runs, {c['questions']} questions, {c['prompts']} "
+                     f"prompts, {c['metrics']} reported metrics recomputed (tolerance {TOLERANCE:g}); "
+                     f"{c['files']} files checked against the manifest; data: the store {self.store}")
         if self.discrepancies:
             lines.append(f"  {len(self.discrepancies)} discrepancies:")
             lines += [f"  - {d}" for d in self.discrepancies]
@@ -162,7 +162,8 @@ def parse_responses(sample: dict, n_choices: int) -> tuple[list[tuple[float, boo
             loglik = float(pair[0])
         except (TypeError, ValueError):
             return None, f"response {i}: log-likelihood {pair[0]!r} is not a number"
-        greedy = {"True": True, "False": False, True: True, False: False}.get(pair[1])
+        greedy = {"True": True, "False": False, True: True, False: False}.get(pair[1]) \
+            if isinstance(pair[1], (str, bool)) else None
         if not math.isfinite(loglik) or loglik > LOGPROB_SLACK:
             return None, f"response {i}: log-likelihood {loglik} is not a finite number <= 0"
         if greedy is None:
@@ -427,8 +428,9 @@ def check_claims(report: Report, entries: list[dict]) -> None:
                 flag(task, "submission.tasks.limited", f"claims limited={claim.get('limited')}, seed "
                      f"{e['fewshot_seed']} scored {e['n_questions']} of {e['n_questions_full']} questions")
     if report.partial and not report.submission.get("partial"):
+        reasons = "; ".join(report.partial.values())
         report.discrepancies.append(Discrepancy(BUNDLE, None, TASK_LEVEL, "submission.partial",
-                                                "claims a complete submission, but " + "; ".join(report.partial.values())))
+                                                f"claims a complete submission, but {reasons}"))
 
 
 def verify_bundle(bundle, store=None, progress: bool = False) -> Report:

@@ -3,8 +3,8 @@
   default   the default model (SmolLM2-135M) on two English MMLU tasks, --limit 3, few-shot seeds 1 and 2
   tiny      a tiny random model on the same tasks, one Spanish task, HEAD-QA (a native exam, 4 or 5 options) and
             FrenchMedMCQA (a native multi-answer exam: 31 letter sets per question), seed 1
-Through test_end_to_end.run_lm_eval, the project's helper that runs `lm_eval run` in a subprocess (offline,
-with its own store importing the real data). Each test module calls these from a session fixture; the
+Through tests/lm_eval_run.py, the one way tests run `lm_eval run` (a subprocess, offline, with its own store
+importing the real data). Each test module calls these from a session fixture; the
 cache below makes the runs happen once whichever module asks first.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from test_end_to_end import run_lm_eval
+from lm_eval_run import run_lm_eval
 
 TASKS = ("mmlu_anatomy_en", "mmlu_medical_genetics_en")
 TINY_TASKS = TASKS + ("mmlu_anatomy_es", "head_qa_es", "frenchmedmcqa_fr")
@@ -23,8 +23,10 @@ _CACHE: dict[str, dict] = {}
 
 
 def _run(model, tasks, out: Path, store: Path, data: Path, seed: int) -> Path:
-    proc = run_lm_eval(model, ",".join(tasks), out, store, data, LIMIT, ["--metadata", json.dumps({"fewshot_seed": seed})],
-                       env_extra={"TOKENIZERS_PARALLELISM": "false"})
+    # One torch thread: on a CPU shared with other jobs, more threads per process spin against each other.
+    proc = run_lm_eval(model, ",".join(tasks), out, store=store, data=data, limit=LIMIT,
+                       extra=["--metadata", json.dumps({"fewshot_seed": seed})],
+                       env={"TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"})
     if proc.returncode != 0:
         raise RuntimeError(f"lm_eval failed on {model}:\n{proc.stderr[-3000:]}")
     return out
@@ -34,7 +36,8 @@ def default_runs(default_model, shared_data, tmp_path_factory) -> dict:
     """{"folders": [seed 1 folder, seed 2 folder], "store": the runs' store, "model": the model folder}."""
     if "default" not in _CACHE:
         root = tmp_path_factory.mktemp("default_runs")
-        folders = [_run(default_model, TASKS, root / f"seed{seed}", root / "store", shared_data, seed) for seed in SEEDS]
+        folders = [_run(default_model, TASKS, root / f"seed{seed}", root / "store", shared_data, seed)
+                   for seed in SEEDS]
         _CACHE["default"] = {"folders": folders, "store": root / "store", "model": Path(default_model)}
     return _CACHE["default"]
 

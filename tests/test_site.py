@@ -93,12 +93,14 @@ def names(built):
 def test_every_page_is_accessible_static_html(built):
     site = built["site"]
     pages = sorted(p.relative_to(site).as_posix() for p in site.rglob("*.html"))
-    assert {"index.html", "tasks.html", "about.html", "native.html", "language-en.html", "language-es.html"} <= set(pages)
+    assert {"index.html", "tasks.html", "about.html", "native.html", "language-en.html",
+            "language-es.html"} <= set(pages)
     assert len([p for p in pages if p.startswith("models/")]) == 2
     for name in pages:
         page = _page(site, name)
         assert page.lang == "en"
-        assert page.scripts == [{"src": "../" * name.count("/") + "static/site.js", "defer": None}], name  # no inline JS
+        # one script, from a file: no inline JavaScript
+        assert page.scripts == [{"src": "../" * name.count("/") + "static/site.js", "defer": None}], name
         assert page.tables or name == "about.html"
         for table_id, table in page.tables.items():
             assert table["caption"].strip(), (name, table_id)
@@ -120,11 +122,13 @@ def test_summary_numbers_are_the_results_files_numbers(built, names):
         rows = _rows(table)
         assert set(rows) == {names["default"], names["tiny"]}
         english, spanish = _column(table, "English"), _column(table, "Spanish")
-        assert rows[names["default"]][english]["text"].startswith(number(lr.expected_cell(default, lr.TASKS, metric)))
-        assert rows[names["tiny"]][english]["text"].startswith(number(lr.expected_cell(tiny, lr.TASKS, metric)))
-        assert rows[names["tiny"]][spanish]["text"].startswith(number(lr.expected_cell(tiny, ["mmlu_anatomy_es"], metric)))
+        expected = {(names["default"], english): lr.expected_cell(default, lr.TASKS, metric),
+                    (names["tiny"], english): lr.expected_cell(tiny, lr.TASKS, metric),
+                    (names["tiny"], spanish): lr.expected_cell(tiny, ["mmlu_anatomy_es"], metric)}
+        for (model, column), value in expected.items():
+            assert rows[model][column]["text"].startswith(number(value))
+            assert float(rows[model][column]["data-sort"]) == pytest.approx(value)
         assert rows[names["default"]][spanish]["text"] == "–"  # not run: never an average over fewer tasks
-        assert float(rows[names["tiny"]][english]["data-sort"]) == pytest.approx(lr.expected_cell(tiny, lr.TASKS, metric))
 
 
 def test_language_pages_show_each_task_with_chance(built, names):
@@ -133,7 +137,8 @@ def test_language_pages_show_each_task_with_chance(built, names):
     rows = _rows(table)
     for folders, model in ((built["default"]["folders"], names["default"]), (built["tiny"]["folders"], names["tiny"])):
         for task, header in ((ANATOMY, "Anat"), (GENETICS, "MedGen")):
-            assert rows[model][_column(table, header)]["text"].startswith(number(lr.expected_cell(folders, [task], "acc")))
+            value = lr.expected_cell(folders, [task], "acc")
+            assert rows[model][_column(table, header)]["text"].startswith(number(value))
     chance = table["foot"][0]
     assert chance[0]["text"] == "chance" and chance[_column(table, "Anat")]["text"] == "0.2500"
 

@@ -6,6 +6,7 @@ A screenshot of the index page is saved to out/site-screenshot.png for a human t
 
 Skips, with the reason, only where Chromium or its driver is not installed (scripts/setup installs them with
 apt; without root or apt it cannot); CI sets MEDEVAL_REQUIRE_BROWSER=1, which turns that skip into a failure."""
+import json
 import os
 import shutil
 import tempfile
@@ -63,8 +64,9 @@ def built(default_model, tiny_llama, shared_data, tmp_path_factory):
 
 
 def _labels(table) -> list[str]:
-    return [row.find_element("css selector", "th[scope=row]").text for row in table.find_elements("css selector", "tbody tr")
-            if row.is_displayed()]
+    """The row headers of the visible body rows, in order."""
+    rows = table.find_elements("css selector", "tbody tr")
+    return [row.find_element("css selector", "th[scope=row]").text for row in rows if row.is_displayed()]
 
 
 def _cells(table, header: str) -> dict[str, str]:
@@ -73,8 +75,9 @@ def _cells(table, header: str) -> dict[str, str]:
 
     headers = [th.text.strip() for th in table.find_elements(By.CSS_SELECTOR, "thead th")]
     index = headers.index(header)
-    return {row.find_element(By.CSS_SELECTOR, "th[scope=row]").text: row.find_elements(By.CSS_SELECTOR, "th, td")[index].text
-            for row in table.find_elements(By.CSS_SELECTOR, "tbody tr")}
+    rows = table.find_elements(By.CSS_SELECTOR, "tbody tr")
+    return {row.find_element(By.CSS_SELECTOR, "th[scope=row]").text:
+            row.find_elements(By.CSS_SELECTOR, "th, td")[index].text for row in rows}
 
 
 def test_site_in_chromium(browser, built):
@@ -93,7 +96,7 @@ def test_site_in_chromium(browser, built):
     assert brier.find_element(By.TAG_NAME, "caption").text.startswith("medeval leaderboard: brier")
     headers = [th.text.strip() for th in brier.find_elements(By.CSS_SELECTOR, "thead th")]
     assert {"English", "Spanish", "Average"} <= set(headers)
-    default_name = built["bundle"].joinpath("submission.json").read_text().split('"name": "')[1].split('"')[0]
+    default_name = json.loads((built["bundle"] / "submission.json").read_text())["model"]["name"]
     tiny_name = Path(lr.results_of(built["tiny"]["folders"][0])["config"]["model_args"]["pretrained"]).name
     english = _cells(brier, "English")
     assert set(english) == {default_name, tiny_name}

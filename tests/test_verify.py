@@ -115,7 +115,9 @@ def test_an_edited_score_is_caught(bundle, store, tmp_path, capsys):
 
 
 def test_a_removed_question_is_caught(bundle, store, tmp_path):
-    tampered = _tampered(bundle, tmp_path, lambda c: _edit_samples(_run_folder(c, 2), GENETICS, lambda s: s[:1] + s[2:]))
+    def remove(copy):
+        _edit_samples(_run_folder(copy, 2), GENETICS, lambda samples: samples[:1] + samples[2:])
+    tampered = _tampered(bundle, tmp_path, remove)
     removed = lr.samples_of(_run_folder(bundle, 2), GENETICS)[1]["doc"]["id"]
     found = _found(verify_bundle(tampered, store))
     assert (GENETICS, 2, removed, "doc.id") in found

@@ -18,13 +18,13 @@ only sorts and filters tables.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as _dt
 import json
 import math
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from medtasks import spec
@@ -51,7 +51,7 @@ STATUS_TEXT = {
 }
 
 
-@dataclass
+@dataclasses.dataclass
 class Source:
     """One RESULTS argument: an lm-eval output folder, or a submission bundle (with its verification, if any)."""
     path: Path
@@ -135,7 +135,8 @@ def model_facts(table, sources: list[Source]) -> dict[str, dict]:
             "precision": str(config.get("model_dtype") or "–").replace("torch.", ""),
             "dates": sorted({d[:10] for d in rows["eval_date"] if d}),
             "lm_eval": sorted(rows["lm_eval_version"].unique()), "commits": sorted(rows["project_commit"].unique()),
-            "bundles": [{"path": str(s.path), "digest": s.digest, "status": s.status, "partial": s.submission["partial"],
+            "bundles": [{"path": str(s.path), "digest": s.digest, "status": s.status,
+                         "partial": s.submission["partial"],
                          "reasons": list(s.submission["partial_reasons"].values()),
                          "verified_on": (s.verification or {}).get("date", ""),
                          "discrepancies": len((s.verification or {}).get("discrepancies", []))} for s in bundles],
@@ -185,10 +186,18 @@ def table_data(grid: Grid, table_id: str, facts: dict[str, dict] | None = None, 
             "order": "descending" if grid.higher_is_better else "ascending"}
 
 
+def averages_first(grid: Grid) -> Grid:
+    """The Open LLM Leaderboard's column order: the averages right after the model, then what they average."""
+    lead = [i for i, c in enumerate(grid.columns) if c in COLUMN_TITLES]
+    order = lead + [i for i in range(len(grid.columns)) if i not in lead]
+    return dataclasses.replace(grid, columns=[grid.columns[i] for i in order],
+                               rows=[(label, [cells[i] for i in order]) for label, cells in grid.rows])
+
+
 def _views(table, regime, facts, languages) -> dict:
     """Every table of the index, language, tasks and native pages."""
-    summary = [{**table_data(build_view("summary", table, metric=m, regime=regime), f"summary-{m}", facts),
-                "metric": spec.METRICS[m]} for m in SINGLE]
+    summary = [{**table_data(averages_first(build_view("summary", table, metric=m, regime=regime)),
+                             f"summary-{m}", facts), "metric": spec.METRICS[m]} for m in SINGLE]
     per_language = {}
     for code in languages:
         grids = [table_data(build_view("tasks", table, metric=m, regime=regime, language=code), f"tasks-{m}", facts)
@@ -302,7 +311,8 @@ def _render(env, out: Path, table, regime, facts, languages, title, sources) -> 
     models = _model_pages(table, regime, facts, figures)
     shutil.copytree(STATIC, out / "static")
     common = {
-        "title": title, "languages": [(c, spec.LANGUAGES[c].name) for c in languages], "has_native": bool(views["native"]),
+        "title": title, "languages": [(c, spec.LANGUAGES[c].name) for c in languages],
+        "has_native": bool(views["native"]),
         "unit": UNIT, "mark": LIMITED_MARK, "status_text": STATUS_TEXT, "metrics": spec.METRICS,
         "built": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "commit": project_commit(),
         "facts": facts, "sources": [{"path": str(s.path), "bundle": bool(s.submission), "status": s.status}

@@ -7,8 +7,7 @@
   "use strict";
 
   function sortKey(cell) {
-    var raw = cell.hasAttribute("data-sort") ? cell.getAttribute("data-sort") : cell.textContent.trim();
-    return raw;
+    return cell.hasAttribute("data-sort") ? cell.getAttribute("data-sort") : cell.textContent.trim();
   }
 
   function compare(a, b, numeric) {
