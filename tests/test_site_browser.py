@@ -9,6 +9,7 @@ apt; without root or apt it cannot); CI sets MEDEVAL_REQUIRE_BROWSER=1, which tu
 import json
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -135,3 +136,13 @@ def test_site_in_chromium(browser, built):
     assert len(provenance.find_elements(By.CSS_SELECTOR, "tbody tr")) == len(lr.TASKS) * len(lr.SEEDS)
     images = browser.find_elements(By.TAG_NAME, "img")
     assert images and all(browser.execute_script("return arguments[0].naturalWidth", img) > 0 for img in images)
+
+
+def test_without_chromium_the_skip_says_what_to_install(monkeypatch):
+    pytest.importorskip("selenium", reason="the reason about selenium itself comes first without it")
+    monkeypatch.setattr(sys.modules[__name__], "CHROMIUM", Path("/nonexistent/chromium"))
+    assert _missing() == ("/nonexistent/chromium not found: install Debian's chromium (scripts/setup does it with "
+                          "apt when run as root)")
+    monkeypatch.setattr(sys.modules[__name__], "CHROMIUM", Path(sys.executable))  # any file that exists
+    monkeypatch.setattr(sys.modules[__name__], "CHROMEDRIVER", Path("/nonexistent/chromedriver"))
+    assert "install Debian's chromium-driver" in _missing()
