@@ -4,11 +4,11 @@ run; each task's metrics are recomputed without them, from the raw sample lines,
 import json
 
 import pytest
-from native_runs import native_run  # noqa: F401 - the session fixture
 
 from medtasks.cli import main as medeval
 from medtasks.metrics import expected_calibration_error
 
+pytest_plugins = ["native_runs"]  # the session fixture native_run: one lm_eval run for both modules
 NAME = "smol"
 FLAGGED = {"mmlu_anatomy_en": 2, "head_qa_es": 1, "cmexam_multi_zh": 1}  # questions flagged per task
 

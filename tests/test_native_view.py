@@ -8,12 +8,12 @@ import shutil
 import xml.etree.ElementTree as ET
 
 import pytest
-from native_runs import PLAN, native_run  # noqa: F401 - the session fixture
 
 from medtasks import spec
 from medtasks.cli import main as medeval
 from results.stats import stratified_bootstrap
 
+pytest_plugins = ["native_runs"]  # the session fixture native_run: one lm_eval run for both modules
 NAME = "smol"
 
 
@@ -25,7 +25,7 @@ def raw(native_run):
     stamp = results_file.name[len("results_"):-len(".json")]
     samples = {task: [json.loads(line) for line in
                       results_file.with_name(f"samples_{task}_{stamp}.jsonl").read_text().splitlines()]
-               for task in PLAN}
+               for task in native_run["plan"]}
     return data["configs"], data["results"], samples
 
 
@@ -40,8 +40,9 @@ def test_table_reads_what_each_run_recorded(native_run, raw, table):
     """benchmark, language, regime and its version from the task's config; the data checksum from the samples,
     equal to the sha256 of the store file the questions came from; multi-answer tasks with hamming and emr."""
     configs, results, samples = raw
-    assert set(table["task"]) == set(PLAN)
-    for task in PLAN:
+    plan = native_run["plan"]
+    assert set(table["task"]) == set(plan)
+    for task in plan:
         rows = table[table["task"] == task]
         kwargs, metadata = configs[task]["dataset_kwargs"], configs[task]["metadata"]
         bench = spec.get_benchmark(kwargs["benchmark"])
@@ -54,7 +55,7 @@ def test_table_reads_what_each_run_recorded(native_run, raw, table):
         scored = {key.split(",")[0] for key in results[task] if key.endswith(",none") and "_stderr" not in key}
         assert dict(zip(rows["metric"], rows["value"])) == {m: results[task][f"{m},none"] for m in scored}
         assert scored == set(spec.metrics_for(bench.answers))
-        assert set(rows["n_questions"]) == {len(PLAN[task])} and set(rows["n_questions_full"]) == {bench.test_size}
+        assert set(rows["n_questions"]) == {len(plan[task])} and set(rows["n_questions_full"]) == {bench.test_size}
     assert set(table[table["task"] == "cmexam_multi_zh"]["metric"]) == {"hamming", "emr"}
     assert set(table[table["task"] == "head_qa_es"]["regime"]) == {"native_3shot"}  # not the suite's regime
 
@@ -90,7 +91,7 @@ def test_native_view_per_language(raw, table):
     assert any("head_qa_es: native_3shot v1" in note for note in grid.notes)
 
 
-def test_head_qa_native_vs_translation_paired_per_question(raw, table):
+def test_head_qa_native_vs_translation_paired_per_question(native_run, raw, table):
     """es vs en on the same questions (ids), overall and per category: each language's acc, the difference,
     and the bootstrap interval of the pairs made here from the raw sample lines."""
     from results.leaderboard import build_view
@@ -100,7 +101,7 @@ def test_head_qa_native_vs_translation_paired_per_question(raw, table):
     assert grid.columns[:3] == ["es (native)", "en (translated)", "es − en"]
     right = {lang: {s["doc"]["id"]: s["acc"] for s in samples[f"head_qa_{lang}"]} for lang in ("es", "en")}
     category = {s["doc"]["id"]: s["doc"]["category"] for s in samples["head_qa_es"]}
-    assert set(right["es"]) == set(right["en"]) and len(right["es"]) == len(PLAN["head_qa_es"])
+    assert set(right["es"]) == set(right["en"]) and len(right["es"]) == len(native_run["plan"]["head_qa_es"])
     categories = sorted(set(category.values()))
     assert len(categories) >= 2 and "" not in categories
     rows = dict(grid.rows)
