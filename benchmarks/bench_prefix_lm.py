@@ -1,21 +1,33 @@
-"""Benchmark the `hf-prefix` backend against stock `hf` on the same run: tokens forwarded, wall time,
-peak memory, and the numbers themselves (max |delta log-likelihood|, acc / strict_acc / ECE per task).
+"""Benchmark the `hf-prefix` backend against stock `hf` on the same run: tokens forwarded (and their ratio
+to the floor), wall time, peak memory, and the numbers themselves (max |delta log-likelihood|, acc /
+strict_acc / ECE per task).
 
     .venv/bin/python benchmarks/bench_prefix_lm.py                     # English suite, --limit 10, 3-shot
     .venv/bin/python benchmarks/bench_prefix_lm.py --all-languages     # + every translated task the data has
-    .venv/bin/python benchmarks/bench_prefix_lm.py --model DIR --limit 50 --batch-size 8
+    .venv/bin/python benchmarks/bench_prefix_lm.py --model DIR --limit 50 --batch-size 8 --repeat 5
 
-Each backend runs in its own process (peak RSS = that process's VmHWM; on CUDA also the allocator's
-peak), one after the other. Tokens are counted by a forward pre-hook on the model (input_ids.numel(),
-padding included: what the model computes). Wall time is that of lm.loglikelihood (the model work);
-the whole simple_evaluate call is reported beside it. Data come from $MEDTASKS_DATA (default
-../shared/data) imported once into a temporary store; the default model is `medeval model path`.
+The floor is what any backend must forward: each task's shared prefix once per run (only past what
+another task's prefix already covers: languages share the English examples) plus each question's own
+tokens. It is computed from the requests lm-eval sends (`medtasks.prefix_lm.token_floor`, which knows
+nothing of the backend's plan). Tokens forwarded are counted by a forward pre-hook on the model
+(input_ids.numel(), padding included: what the model computes), so the floor ratio is deterministic.
+
+Wall time is noisy on a shared machine: the backends run alternately, each in its own process (hf,
+hf-prefix, then hf-prefix, hf, ...), --repeat pairs; the wall ratio is the median of the pairs'
+ratios, their range beside it. With several torch threads per process and the cores oversubscribed,
+each of a forward pass's ~500 operations also waits for all its threads to be scheduled, a cost per
+forward pass rather than per token: --threads 1 keeps wall time close to compute time there. Wall
+time is that of lm.loglikelihood (the model work); its CPU time (all threads) and the whole
+simple_evaluate call are reported beside it. Peak RSS = the process's VmHWM (on CUDA also the
+allocator's peak). Data come from $MEDTASKS_DATA (default ../shared/data) imported once into a
+temporary store; the default model is `medeval model path`.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 BACKENDS = ("hf", "hf-prefix")
-TARGETS = {"tokens": 0.4, "wall": 0.5}  # ours / stock, from issue 8
+TARGETS = {"floor": 1.05, "wall": 0.40}  # hf-prefix tokens / floor, hf-prefix wall / hf wall (issue 14)
 
 
 def peak_rss_mb() -> float:
@@ -41,9 +53,14 @@ def worker(args) -> None:
     from lm_eval import simple_evaluate
     from lm_eval.api.registry import get_model
 
+    from medtasks.prefix_lm import request_floor
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
     lm = get_model(args.worker).create_from_arg_string(
         f"pretrained={args.model}", {"batch_size": args.batch_size, "device": args.device})
-    counts = {"tokens": 0, "forwards": 0, "seconds": 0.0}
+    counts = {"tokens": 0, "forwards": 0, "seconds": 0.0, "cpu_seconds": 0.0}
+    floor = {"prefix": 0, "suffix": 0, "total": 0}
 
     def count(_module, fargs, fkwargs):
         ids = fkwargs.get("input_ids", fargs[0] if fargs else None)
@@ -54,11 +71,14 @@ def worker(args) -> None:
     loglikelihood = lm.loglikelihood
 
     def timed(requests, *a, **k):
-        start = time.perf_counter()
+        for key, value in request_floor(lm, requests).items():  # outside the timed span
+            floor[key] += value
+        start, cpu = time.perf_counter(), time.process_time()
         try:
             return loglikelihood(requests, *a, **k)
         finally:
             counts["seconds"] += time.perf_counter() - start
+            counts["cpu_seconds"] += time.process_time() - cpu
 
     lm.loglikelihood = timed
     start = time.perf_counter()
@@ -71,15 +91,14 @@ def worker(args) -> None:
                for task in out["samples"]}
     cuda_peak = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
     Path(args.out).write_text(json.dumps({
-        **counts, "total_seconds": total, "peak_rss_mb": peak_rss_mb(), "cuda_peak_mb": cuda_peak,
-        "questions": sum(map(len, logliks.values())), "logliks": logliks, "metrics": metrics,
-        "prefix_stats": getattr(lm, "prefix_stats", None)}))
+        **counts, "floor": floor, "total_seconds": total, "peak_rss_mb": peak_rss_mb(),
+        "cuda_peak_mb": cuda_peak, "questions": sum(map(len, logliks.values())), "logliks": logliks,
+        "metrics": metrics, "prefix_stats": getattr(lm, "prefix_stats", None)}))
 
 
 def available_tasks(all_languages: bool, store: Path) -> list[str]:
     """English suite, plus (all_languages) every non-English task whose test data is in the store."""
-    from medtasks.benchmarks import BENCHMARKS
-    from medtasks.languages import LANGUAGES
+    from medtasks.spec import BENCHMARKS, LANGUAGES
     from medtasks.store import has_split
 
     tasks = [f"{b}_en" for b in BENCHMARKS]
@@ -93,11 +112,25 @@ def run_backend(backend: str, tasks: list[str], args, env: dict) -> dict:
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         cmd = [sys.executable, __file__, "--worker", backend, "--tasks", ",".join(tasks), "--out", out.name,
                "--model", str(args.model), "--limit", str(args.limit), "--batch-size", str(args.batch_size),
-               "--device", args.device, "--fewshot-seed", str(args.fewshot_seed)]
+               "--device", args.device, "--fewshot-seed", str(args.fewshot_seed), "--threads", str(args.threads)]
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
         if proc.returncode:
             sys.exit(f"{backend} worker failed:\n{proc.stderr[-4000:]}")
         return json.loads(Path(out.name).read_text())
+
+
+def run_pairs(tasks: list[str], args, env: dict) -> list[tuple[dict, dict]]:
+    """--repeat (stock, ours) pairs, run alternately: hf first in even pairs, hf-prefix first in odd ones."""
+    pairs = []
+    for k in range(args.repeat):
+        order = BACKENDS if k % 2 == 0 else BACKENDS[::-1]
+        runs = {}
+        for backend in order:
+            runs[backend] = run_backend(backend, tasks, args, env)
+            seconds = runs[backend]["seconds"]
+            print(f"  pair {k + 1}/{args.repeat}: {backend:9} loglikelihood {seconds:.1f} s", flush=True)
+        pairs.append((runs["hf"], runs["hf-prefix"]))
+    return pairs
 
 
 def compare(stock: dict, ours: dict) -> tuple[float, list[str]]:
@@ -112,22 +145,39 @@ def compare(stock: dict, ours: dict) -> tuple[float, list[str]]:
     return worst, differ
 
 
-def report(name: str, tasks: list[str], stock: dict, ours: dict) -> None:
-    ratio = {k: ours[k] / stock[k] for k in ("tokens", "seconds", "total_seconds", "peak_rss_mb")}
-    worst, differ = compare(stock, ours)
-    print(f"\n== {name}: {len(tasks)} tasks, {stock['questions']} questions ==")
-    print(f"{'':24}{'hf (stock)':>14}{'hf-prefix':>14}{'ours/stock':>12}")
-    rows = [("tokens forwarded", "tokens", "{:,.0f}"), ("model forwards", "forwards", "{:,.0f}"),
-            ("loglikelihood wall s", "seconds", "{:.1f}"), ("simple_evaluate wall s", "total_seconds", "{:.1f}"),
-            ("peak RSS MB", "peak_rss_mb", "{:.0f}")]
-    for label, key, fmt in rows:
-        r = f"{ours[key] / stock[key]:.3f}" if stock[key] else "-"
-        print(f"{label:24}{fmt.format(stock[key]):>14}{fmt.format(ours[key]):>14}{r:>12}")
+def report(name: str, tasks: list[str], pairs: list[tuple[dict, dict]]) -> None:
+    stock, ours = pairs[0]  # tokens, numbers and plan are the same in every pair; times are not
+    floor = ours["floor"]
+    assert floor == stock["floor"], "both backends see the same requests"
+    print(f"\n== {name}: {len(tasks)} tasks, {stock['questions']} questions, {len(pairs)} alternating pair(s) ==")
+    print(f"{'':26}{'hf (stock)':>14}{'hf-prefix':>14}{'ours/stock':>12}")
+
+    def line(label, a, b, fmt):
+        r = f"{b / a:.3f}" if a else "-"
+        print(f"{label:26}{fmt.format(a):>14}{fmt.format(b):>14}{r:>12}")
+
+    line("tokens forwarded", stock["tokens"], ours["tokens"], "{:,.0f}")
+    line("  / floor", stock["tokens"] / floor["total"], ours["tokens"] / floor["total"], "{:.3f}x")
+    line("model forwards", stock["forwards"], ours["forwards"], "{:,.0f}")
+    median = {}
+    for key, label in (("seconds", "loglikelihood wall s"), ("cpu_seconds", "loglikelihood CPU s"),
+                       ("total_seconds", "simple_evaluate wall s")):
+        a = statistics.median(s[key] for s, _ in pairs)
+        b = statistics.median(o[key] for _, o in pairs)
+        line(label + " (median)", a, b, "{:.1f}")
+        ratios = sorted(o[key] / s[key] for s, o in pairs)
+        median[key] = statistics.median(ratios)
+        print(f"{'  pair ratios':26}{'':28}{median[key]:>12.3f}  (median; range {ratios[0]:.3f}-{ratios[-1]:.3f})")
+    line("peak RSS MB", max(s["peak_rss_mb"] for s, _ in pairs), max(o["peak_rss_mb"] for _, o in pairs), "{:.0f}")
     if stock["cuda_peak_mb"]:
-        print(f"{'CUDA peak MB':24}{stock['cuda_peak_mb']:>14.0f}{ours['cuda_peak_mb']:>14.0f}"
-              f"{ours['cuda_peak_mb'] / stock['cuda_peak_mb']:>12.3f}")
-    print(f"targets: tokens <= {TARGETS['tokens']}: {'met' if ratio['tokens'] <= TARGETS['tokens'] else 'MISSED'}; "
-          f"wall <= {TARGETS['wall']}: {'met' if ratio['seconds'] <= TARGETS['wall'] else 'MISSED'}")
+        line("CUDA peak MB", stock["cuda_peak_mb"], ours["cuda_peak_mb"], "{:.0f}")
+    print(f"floor: {floor['total']:,} tokens = distinct prefixes {floor['prefix']:,} "
+          f"+ questions' own {floor['suffix']:,}")
+    floor_ratio = ours["tokens"] / floor["total"]
+    print(f"targets: tokens / floor <= {TARGETS['floor']}: {'met' if floor_ratio <= TARGETS['floor'] else 'MISSED'} "
+          f"({floor_ratio:.3f}); loglikelihood wall / stock <= {TARGETS['wall']}: "
+          f"{'met' if median['seconds'] <= TARGETS['wall'] else 'MISSED'} ({median['seconds']:.3f}, median of pairs)")
+    worst, differ = compare(stock, ours)
     print(f"max |delta loglik| = {worst:.2e}; tasks whose acc/strict_acc differ or ECE moves > 1e-4: "
           f"{differ or 'none'}")
     print(f"hf-prefix plan: {ours['prefix_stats']}")
@@ -138,14 +188,20 @@ def main(argv=None) -> None:
     parser.add_argument("--model", help="model directory (default: the embedded default model)")
     parser.add_argument("--limit", type=int, default=10, help="questions per task (default 10)")
     parser.add_argument("--batch-size", type=int, default=4, help="batch size for both backends (default 4)")
+    parser.add_argument("--repeat", type=int, default=3, help="alternating (hf, hf-prefix) pairs (default 3)")
     parser.add_argument("--device", default=None, help="cuda if available, else cpu")
     parser.add_argument("--fewshot-seed", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads in both workers (default: torch's own choice); 1 keeps wall time "
+                             "close to compute time when other jobs share the cores")
     parser.add_argument("--all-languages", action="store_true",
                         help="also run every non-English task whose data is available (English examples shared)")
     parser.add_argument("--worker", choices=BACKENDS, help=argparse.SUPPRESS)
     parser.add_argument("--tasks", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat must be >= 1")
     if args.device is None:
         import torch
 
@@ -164,14 +220,15 @@ def main(argv=None) -> None:
         print(f"importing {data} into a temporary store ...", flush=True)
         import_folder(data, Path(store))
         env = {**os.environ, "MEDTASKS_STORE": store, "MEDTASKS_DATA": str(data)}
-        print(f"model {args.model}, device {args.device}, 3-shot, --limit {args.limit}, "
-              f"batch size {args.batch_size}, few-shot seed {args.fewshot_seed}")
+        threads = args.threads or "torch default"
+        print(f"model {args.model}, device {args.device}, 3-shot, --limit {args.limit}, batch size {args.batch_size}, "
+              f"few-shot seed {args.fewshot_seed}, {args.repeat} pair(s), threads: {threads}; load average "
+              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         suites = [("English suite (medeval_en)", available_tasks(False, Path(store)))]
         if args.all_languages:
             suites.append(("all languages with data", available_tasks(True, Path(store))))
         for name, tasks in suites:
-            stock, ours = (run_backend(b, tasks, args, env) for b in BACKENDS)
-            report(name, tasks, stock, ours)
+            report(name, tasks, run_pairs(tasks, args, env))
 
 
 if __name__ == "__main__":

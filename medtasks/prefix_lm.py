@@ -290,7 +290,8 @@ class PrefixCachingHFLM(HFLM):
     def __init__(self, *args, min_prefix_tokens: int = DEFAULT_MIN_PREFIX_TOKENS,
                  max_padding: float = DEFAULT_MAX_PADDING, prefix_cache_mb: float = DEFAULT_PREFIX_CACHE_MB,
                  **kwargs):
-        min_prefix_tokens, max_padding, prefix_cache_mb = int(min_prefix_tokens), float(max_padding), float(prefix_cache_mb)
+        min_prefix_tokens, max_padding = int(min_prefix_tokens), float(max_padding)
+        prefix_cache_mb = float(prefix_cache_mb)
         if min_prefix_tokens < 1 or max_padding < 0 or prefix_cache_mb < 0:
             raise UsageError(f"{MODEL_NAME}: min_prefix_tokens must be >= 1, max_padding and prefix_cache_mb >= 0 "
                              f"(got {min_prefix_tokens}, {max_padding}, {prefix_cache_mb}); fix --model_args")

@@ -160,7 +160,8 @@ def both_backends(model_dir, requests, batch_size=3, **kwargs):
 
     from medtasks.prefix_lm import PrefixCachingHFLM
 
-    stock = HFLM(pretrained=str(model_dir), device="cpu", batch_size=batch_size).loglikelihood(requests, disable_tqdm=True)
+    stock_lm = HFLM(pretrained=str(model_dir), device="cpu", batch_size=batch_size)
+    stock = stock_lm.loglikelihood(requests, disable_tqdm=True)
     ours_lm = PrefixCachingHFLM(pretrained=str(model_dir), device="cpu", batch_size=batch_size, **kwargs)
     return stock, ours_lm.loglikelihood(requests, disable_tqdm=True), ours_lm
 
@@ -222,7 +223,8 @@ def prefix_lm(model_dir, **kwargs):
 def stock_loglikelihoods(model_dir, requests, batch_size=3):
     from lm_eval.models.huggingface import HFLM
 
-    return HFLM(pretrained=str(model_dir), device="cpu", batch_size=batch_size).loglikelihood(requests, disable_tqdm=True)
+    stock = HFLM(pretrained=str(model_dir), device="cpu", batch_size=batch_size)
+    return stock.loglikelihood(requests, disable_tqdm=True)
 
 
 @pytest.fixture(scope="module")
