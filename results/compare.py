@@ -87,10 +87,16 @@ def _check_same(base: dict, cand: dict, tasks: list[str]) -> None:
         raise ResultsError(f"task versions differ between BASE and CANDIDATE: {', '.join(clash)}")
 
 
-def group_of(kind: str, language: str) -> str | None:
-    """The group whose macro average a language row shows: the suite's (medeval_<lang>) or the native
-    exams' (medeval_native_<lang>); benchmarks beside them (TruthfulQA) have task rows only."""
-    return {"suite": spec.language_group, "native": spec.native_group}.get(kind, lambda _: None)(language)
+def group_of(benchmark: str, language: str) -> str | None:
+    """The group whose macro average a language row shows: the suite's (medeval_<lang>), or the native
+    exams' of that language (medeval_native_<lang>: exams written in it); the others (TruthfulQA, HEAD-QA's
+    English translation) have task rows only."""
+    bench = spec.get_benchmark(benchmark)
+    if bench.kind == "suite":
+        return spec.language_group(language)
+    if bench.kind == "native" and language in bench.native_languages:
+        return spec.native_group(language)
+    return None
 
 
 def _paired(base_runs: dict, cand_runs: dict, task: str, seeds: list[int], metric: str):
@@ -164,17 +170,18 @@ def compare_tables(base_table, cand_table, gate: Gate = Gate(), progress: bool =
         pairs[task] = (base, cand)
         all_seeds.update(seeds)
     full = {t: int(n) for t, n in base_table.groupby("task")["n_questions_full"].max().items()}
-    where = base_table[["task", "kind", "language"]].drop_duplicates().set_index("task")
+    where = dict(zip(base_table["task"], zip(base_table["benchmark"], base_table["language"])))
     rows = []
     for lang in spec.LANGUAGES:
-        for kind in ("suite", "native", "extra"):
-            group = [t for t in tasks if tuple(where.loc[t]) == (kind, lang)]
+        here = [t for t in tasks if where[t][1] == lang]
+        groups = {t: group_of(*where[t]) for t in here}
+        for name in (spec.language_group(lang), spec.native_group(lang), None):  # suite, native exams, the rest
+            group = [t for t in here if groups[t] == name]
             rows += [_row("task", t, lang, [pairs[t]], gate, t, full[t]) for t in group]
-            name = group_of(kind, lang)
             if name and len(group) > 1:
                 rows.append(_row("language", name, lang, [pairs[t] for t in group], gate, name,
                                  sum(full[t] for t in group)))
-    if len(set(where.loc[tasks, "language"])) > 1:
+    if len({where[t][1] for t in tasks}) > 1:
         rows.append(_row("overall", "all tasks", "all", list(pairs.values()), gate, "all", sum(full[t] for t in tasks)))
     regimes = sorted({f"{facts['base'][t][1]} v{facts['base'][t][2]}" for t in tasks})
     notes.append("data (sha256 of the store file, first 12): "

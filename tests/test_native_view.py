@@ -287,3 +287,13 @@ def test_outputs_without_a_recorded_regime_are_assumed_and_kept_apart(tmp_path):
         build_view("summary", table, metric="acc")
     with pytest.raises(ResultsError, match="medqa_en: BASE ran regime biomistral_3shot v0, CANDIDATE biomistral_3shot v1"):
         compare_tables(load_table([tmp_path / "old"]), load_table([tmp_path / "new"]))
+
+
+@pytest.mark.parametrize("benchmark, language, group", [
+    ("medqa", "zh", spec.language_group("zh")), ("head_qa", "es", spec.native_group("es")),
+    ("head_qa", "en", None),  # the authors' translation: in no native group
+    ("cmexam", "zh", spec.native_group("zh")), ("truthfulqa_med", "en", None)])
+def test_compare_language_rows_follow_the_spec_groups(benchmark, language, group):
+    from results.compare import group_of
+
+    assert group_of(benchmark, language) == group
