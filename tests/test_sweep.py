@@ -494,3 +494,37 @@ def test_the_slurm_array_run_task_by_task_then_gathered_flags_the_regression(tra
     assert [(c, rows[c]["baseline"], rows[c]["verdict"]) for c in rows][:4] == [
         ("base", "", "baseline"), ("checkpoint-10", "base", "ok"), ("checkpoint-20", "base", "ok"),
         ("checkpoint-30", "base", "REGRESSION")]
+
+
+def test_the_lm_eval_command_of_a_unit_and_a_failed_run(tiny_model, tmp_path, shared_data, monkeypatch, capsys):
+    """What a unit runs (resumable, the tokenizer, the launcher for data parallel), and a failing lm-eval:
+    one line naming the checkpoint, exit 2, the unit not marked done."""
+    run = tmp_path / "run"
+    shutil.copytree(tiny_model, run / "checkpoint-7")
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (run / "checkpoint-7" / name).unlink()
+    monkeypatch.setenv("MEDTASKS_DATA", str(shared_data))
+    commands = []
+
+    def failing(command):
+        commands.append(command)
+        return 1
+
+    monkeypatch.setattr(cli_tasks, "run_lm_eval", failing)
+    out = tmp_path / "out"
+    launcher = "accelerate launch --multi_gpu --num_processes 2"
+    assert cli.main(["sweep", str(run), "--tasks", "mmlu_anatomy_en", "--seeds", "2", "--tokenizer", str(tiny_model),
+                     "--backend", "hf-prefix", "--launcher", launcher, "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == (
+        "medeval sweep: lm-eval failed on checkpoint-7, few-shot seed 2 (exit 1; its output is above); checkpoint-7 "
+        "is left unfinished, the checkpoints done are kept: fix the cause and run the same command again")
+    (command,) = commands
+    folder = out / "runs" / "checkpoint-7" / "seed2" / "all"
+    assert command[:7] == [*launcher.split(), "-m", "lm_eval"]
+    assert command[command.index("--model") + 1] == "hf-prefix"
+    assert command[command.index("--model_args") + 1] == f"pretrained={run / 'checkpoint-7'},tokenizer={tiny_model}"
+    assert command[command.index("--output_path") + 1] == str(folder)
+    assert command[command.index("--metadata") + 1] == '{"fewshot_seed": 2}'
+    assert Path(command[command.index("--use_cache") + 1]).parent.parent == folder / cli_tasks.REQUEST_CACHE
+    assert not list(out.rglob(sweep.DONE))
