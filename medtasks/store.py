@@ -28,7 +28,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from medtasks.common import UsageError, cache_root, sha256_bytes, sha256_file  # noqa: F401 (sha256_file: importers)
+from medtasks.common import UsageError, cache_root, sha256_bytes
 from medtasks.records import DataError, Exclusion, Record
 
 MANIFEST = "manifest.json"

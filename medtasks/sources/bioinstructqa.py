@@ -17,6 +17,7 @@ import zipfile
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from medtasks.common import sha256_file
 from medtasks.records import DataError, Record
 from medtasks.sources.common import (
     answer_letter,
@@ -31,7 +32,6 @@ from medtasks.sources.common import (
     utf8_only,
 )
 from medtasks.spec import BENCHMARKS, LANGUAGES, SOURCE_LANGUAGE
-from medtasks.store import sha256_file
 
 NAME = "bioinstructqa"
 BASE_SPLITS = ("test", "train", "validation")

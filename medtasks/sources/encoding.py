@@ -4,7 +4,7 @@ Importers read text as UTF-8 only (a guess is never used to import: a wrong gues
 garbled questions silently). On a UnicodeDecodeError they call `not_utf8`, which rescans the raw
 bytes and returns one DataError naming the file, the line, the byte offset and the likely encoding.
 
-The guess tries a few legacy encodings per language of the languages table and keeps the one whose
+The guess tries the legacy encodings of each language of the languages table (`legacy_encodings`) and keeps the one whose
 decoded words look like that language: the non-ASCII letters are in its script, words are not
 MiXeD case, and a Latin word is not made mostly of accented letters (which is what Arabic, Cyrillic
 or Chinese bytes look like when read as cp1252).
@@ -17,15 +17,6 @@ from typing import BinaryIO, Callable
 from medtasks.records import DataError
 from medtasks.spec import LANGUAGES
 
-# Legacy encodings a user's file in each language is likely to be in, in the order they are tried
-# (an earlier one wins a tie). Chinese: gb18030 (a superset of GBK / GB2312); Big5 is not tried
-# because GB and Big5 byte pairs often decode as each other and we cannot tell them apart cheaply.
-LEGACY_ENCODINGS = {
-    "ar": ("cp1256",),
-    "ru": ("cp1251", "koi8_r"),
-    "zh": ("gb18030",),
-    "en": ("cp1252",), "fr": ("cp1252",), "es": ("cp1252",), "de": ("cp1252",), "pt": ("cp1252",),
-}
 BOMS = ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
         (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
 MIN_SCORE = 0.8  # share of plausible words below which no encoding is named
@@ -64,10 +55,8 @@ def guess_encoding(sample: bytes) -> str | None:
         if sample.startswith(bom):
             return name
     best, best_score = None, MIN_SCORE
-    for code, encodings in LEGACY_ENCODINGS.items():
-        if code not in LANGUAGES:
-            continue
-        for encoding in encodings:
+    for code, language in LANGUAGES.items():
+        for encoding in language.legacy_encodings:
             try:
                 text = sample.decode(encoding)
             except UnicodeDecodeError:

@@ -11,6 +11,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
+from medtasks.common import sha256_file
 from medtasks.records import DataError, Record
 from medtasks.sources.common import (
     answer_letter,
@@ -24,8 +25,7 @@ from medtasks.sources.common import (
     source_name,
     text_field,
 )
-from medtasks.spec import BENCHMARKS
-from medtasks.store import sha256_file
+from medtasks.spec import BENCHMARKS, SOURCE_LANGUAGE
 
 NAME = "fewshot_pool"
 POOL_FAMILIES = {"medqa-usmle": "medqa", "medmcqa": "medmcqa"}  # pool source -> benchmark family
@@ -87,7 +87,7 @@ def convert_items(items: list, source: str, sha: str, benchmarks=None) -> tuple[
             if key not in wanted:
                 continue
             prov = provenance(NAME, source, sha, number, pool_source=origin)
-            records.append(checked(Record(f"{key}-pool-{number:04d}", key, "en", "fewshot", question,
+            records.append(checked(Record(f"{key}-pool-{number:04d}", key, SOURCE_LANGUAGE, "fewshot", question,
                                           dict(options), answer, context, prov), where))
     check_unique(records)
     return records, skipped

@@ -17,9 +17,24 @@ from __future__ import annotations
 from pathlib import Path
 
 from medtasks.common import sha256_file
-from medtasks.records import DataError, Exclusion, Record, join_letters, split_name, subset_reason
-from medtasks.sources.common import (check_unique, checked, field, load_json, ordered_options, provenance,
-                                     source_name, text_field)
+from medtasks.records import (
+    DataError,
+    Exclusion,
+    Record,
+    join_letters,
+    split_name,
+    subset_reason,
+)
+from medtasks.sources.common import (
+    check_unique,
+    checked,
+    field,
+    load_json,
+    ordered_options,
+    provenance,
+    source_name,
+    text_field,
+)
 from medtasks.spec import get_benchmark
 
 NAME = "frenchmedmcqa"

@@ -22,7 +22,15 @@ from pathlib import Path
 
 from medtasks.common import sha256_file
 from medtasks.records import DataError, Exclusion, Record, split_name
-from medtasks.sources.common import check_unique, checked, field, load_json, provenance, source_name, text_field
+from medtasks.sources.common import (
+    check_unique,
+    checked,
+    field,
+    load_json,
+    provenance,
+    source_name,
+    text_field,
+)
 from medtasks.spec import get_benchmark
 
 NAME = "head_qa"

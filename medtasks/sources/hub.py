@@ -20,7 +20,7 @@ from medtasks.common import UsageError
 from medtasks.records import DataError, Record
 from medtasks.sources import hints, medmcqa, pubmedqa, truthfulqa
 from medtasks.sources.common import checked, field, provenance, text_field
-from medtasks.spec import BENCHMARKS, get_benchmark
+from medtasks.spec import BENCHMARKS, SOURCE_LANGUAGE, get_benchmark
 
 NAME = "hub"
 MEDQA = "GBaker/MedQA-USMLE-4-options-hf"  # sent1 = question, ending0..3, label 0-3
@@ -110,7 +110,7 @@ def rows_sha256(rows: list[dict]) -> str:
 def convert_medqa(row: dict, split: str, number: int, prov: dict) -> Record:
     source, where = prov["source"], prov["row"]
     options = {letter: text_field(row, f"ending{i}", source, where) for i, letter in enumerate("ABCD")}
-    return checked(Record(f"medqa-{split}-{number:04d}", "medqa", "en", split,
+    return checked(Record(f"medqa-{split}-{number:04d}", "medqa", SOURCE_LANGUAGE, split,
                           text_field(row, "sent1", source, where), options,
                           _index_letter(field(row, "label", source, where), "ABCD", source, where, "label"),
                           None, prov), where)
@@ -121,7 +121,7 @@ def convert_mmlu(row: dict, benchmark: str, split: str, original_split: str, num
     choices = field(row, "choices", source, where)
     if not isinstance(choices, list) or len(choices) != 4:
         raise DataError(source, where, "choices", f"expected 4 choices, got {choices!r:.80}")
-    return checked(Record(f"{benchmark}-{original_split}-{number:04d}", benchmark, "en", split,
+    return checked(Record(f"{benchmark}-{original_split}-{number:04d}", benchmark, SOURCE_LANGUAGE, split,
                           text_field(row, "question", source, where), dict(zip("ABCD", choices)),
                           _index_letter(field(row, "answer", source, where), "ABCD", source, where, "answer"),
                           None, prov), where)

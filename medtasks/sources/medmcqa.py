@@ -7,14 +7,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from medtasks.common import sha256_file
 from medtasks.records import DataError, Record
-from medtasks.sources.common import (check_unique, checked, field, iter_jsonl, provenance, require_rows, source_name,
-                                     text_field)
-from medtasks.store import sha256_file
+from medtasks.sources.common import (
+    check_unique,
+    checked,
+    field,
+    iter_jsonl,
+    provenance,
+    require_rows,
+    source_name,
+    text_field,
+)
+from medtasks.spec import SOURCE_LANGUAGE
+from medtasks.spec.benchmarks import BUILTIN_BENCHMARKS
 
 NAME = "medmcqa"
 OPTION_FIELDS = ("opa", "opb", "opc", "opd")
-LETTERS = "ABCD"
+LETTERS = BUILTIN_BENCHMARKS["medmcqa"].letters
 
 
 def convert_row(row: dict, split: str, prov: dict, cop_base: int = 1) -> Record:
@@ -26,7 +36,7 @@ def convert_row(row: dict, split: str, prov: dict, cop_base: int = 1) -> Record:
     cop = field(row, "cop", source, where)
     if isinstance(cop, bool) or not isinstance(cop, int) or not cop_base <= cop < cop_base + 4:
         raise DataError(source, where, "cop", f"expected an integer {cop_base}-{cop_base + 3}, got {cop!r}")
-    return checked(Record(row_id, "medmcqa", "en", split, question, options, LETTERS[cop - cop_base], None, prov))
+    return checked(Record(row_id, "medmcqa", SOURCE_LANGUAGE, split, question, options, LETTERS[cop - cop_base], None, prov))
 
 
 def read(path, split: str = "test", root=None) -> list[Record]:

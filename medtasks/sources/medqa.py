@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from medtasks.common import sha256_file
 from medtasks.records import DataError, Record
 from medtasks.sources.common import (
     answer_letter,
@@ -21,8 +22,7 @@ from medtasks.sources.common import (
     source_name,
     text_field,
 )
-from medtasks.spec import BENCHMARKS, get_benchmark
-from medtasks.store import sha256_file
+from medtasks.spec import BENCHMARKS, SOURCE_LANGUAGE, get_benchmark
 
 NAME = "medqa"
 _BY_OPTION_COUNT = {len(b.letters): b.key for b in BENCHMARKS.values() if b.family == "medqa"}
@@ -35,7 +35,7 @@ def convert_row(row: dict, benchmark: str, split: str, number: int, prov: dict) 
     question = text_field(row, "question", source, where)
     options = ordered_options(field(row, "options", source, where), letters, source, where)
     answer = answer_letter(field(row, "answer_idx", source, where), options, source, where, "answer_idx")
-    return checked(Record(f"{benchmark}-{split}-{number:04d}", benchmark, "en", split, question, options,
+    return checked(Record(f"{benchmark}-{split}-{number:04d}", benchmark, SOURCE_LANGUAGE, split, question, options,
                           answer, None, prov))
 
 

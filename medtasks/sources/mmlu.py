@@ -11,6 +11,7 @@ import csv
 import re
 from pathlib import Path
 
+from medtasks.common import sha256_file
 from medtasks.records import DataError, Record
 from medtasks.sources.common import (
     check_unique,
@@ -20,11 +21,11 @@ from medtasks.sources.common import (
     source_name,
     utf8_only,
 )
-from medtasks.spec import BENCHMARKS
-from medtasks.store import sha256_file
+from medtasks.spec import BENCHMARKS, SOURCE_LANGUAGE
+from medtasks.spec.benchmarks import BUILTIN_BENCHMARKS
 
 NAME = "mmlu"
-LETTERS = "ABCD"
+LETTERS = BUILTIN_BENCHMARKS["mmlu_anatomy"].letters  # every MMLU subject has four options
 COLUMNS = 6  # question, A, B, C, D, answer
 _SUBJECT = re.compile(r"(?:^|_)(%s)_(test|dev)\.csv$" % "|".join(
     sorted((b.mmlu_subject for b in BENCHMARKS.values() if b.family == "mmlu"), key=len, reverse=True)))
@@ -86,7 +87,7 @@ def read_rows(path: Path, source: str) -> list[tuple[int, list[str]]]:
                         else "no questions: the file is empty")
 
 
-def read(path, benchmark: str | None = None, language: str = "en", split: str | None = None,
+def read(path, benchmark: str | None = None, language: str = SOURCE_LANGUAGE, split: str | None = None,
          english: list[Record] | None = None, root=None) -> list[Record]:
     """Read one MMLU CSV. Benchmark and split default from the file name (`_dev` -> fewshot).
     For another language pass `english` (the English records of the same file): ids are copied
@@ -96,7 +97,7 @@ def read(path, benchmark: str | None = None, language: str = "en", split: str | 
     name_benchmark, original_split = file_key(path)
     benchmark, split = benchmark or name_benchmark, split or SPLITS[original_split]
     rows = read_rows(path, source)
-    if language != "en" and english is None:
+    if language != SOURCE_LANGUAGE and english is None:
         raise ValueError(f"{source}: a {language} MMLU file needs the English records to align ids with")
     if english is not None and len(english) != len(rows):
         raise DataError(source, rows[-1][0] if rows else None, "rows",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from medtasks.common import sha256_file
 from medtasks.records import DataError, Record
 from medtasks.sources.common import (
     check_unique,
@@ -20,11 +21,11 @@ from medtasks.sources.common import (
     source_name,
     text_field,
 )
-from medtasks.spec import PUBMEDQA_LABELS
-from medtasks.store import sha256_file
+from medtasks.spec import PUBMEDQA_LABELS, SOURCE_LANGUAGE
+from medtasks.spec.benchmarks import BUILTIN_BENCHMARKS
 
 NAME = "pubmedqa"
-LETTERS = "ABC"
+LETTERS = BUILTIN_BENCHMARKS["pubmedqa"].letters
 OPTIONS = dict(zip(LETTERS, PUBMEDQA_LABELS))
 
 
@@ -42,7 +43,7 @@ def convert_item(pmid: str, item: dict, split: str, prov: dict) -> Record:
     if not isinstance(contexts, list) or not contexts or not all(isinstance(c, str) for c in contexts):
         raise DataError(source, where, "CONTEXTS", "expected a non-empty list of texts")
     answer = label_letter(field(item, "final_decision", source, where), source, where, "final_decision")
-    return checked(Record(f"pubmedqa-{pmid}", "pubmedqa", "en", split, question, dict(OPTIONS), answer,
+    return checked(Record(f"pubmedqa-{pmid}", "pubmedqa", SOURCE_LANGUAGE, split, question, dict(OPTIONS), answer,
                           " ".join(contexts), prov), where)
 
 

@@ -29,7 +29,14 @@ from typing import Any, Iterator
 
 from medtasks.common import UsageError, sha256_file
 from medtasks.records import DataError, Record, join_letters, split_name
-from medtasks.sources.common import check_unique, checked, iter_jsonl, load_json, provenance, utf8_only
+from medtasks.sources.common import (
+    check_unique,
+    checked,
+    iter_jsonl,
+    load_json,
+    provenance,
+    utf8_only,
+)
 from medtasks.spec import DataSource, get_benchmark
 
 NAME = "table"

@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 from typing import Iterable
 
+from medtasks.common import sha256_file
 from medtasks.records import DataError, Record
 from medtasks.sources.common import (
     check_unique,
@@ -31,8 +32,7 @@ from medtasks.sources.common import (
     source_name,
     utf8_only,
 )
-from medtasks.spec import EXTRA_BENCHMARKS
-from medtasks.store import sha256_file
+from medtasks.spec import EXTRA_BENCHMARKS, SOURCE_LANGUAGE
 
 NAME = "truthfulqa"
 BENCHMARK = "truthfulqa_med"
@@ -106,7 +106,7 @@ def convert_row(row: dict, record_id: str, prov: dict, seed: int = ORDER_SEED) -
     answer = letters[order.index(0)]
     prov = {**prov, "category": row.get("category"), "type": row.get("type"), **extra,
             "option_order": {"method": "sha256(seed|id|position)", "seed": seed, "positions": order}}
-    return checked(Record(record_id, BENCHMARK, "en", "test", question, options, answer, None, prov), where)
+    return checked(Record(record_id, BENCHMARK, SOURCE_LANGUAGE, "test", question, options, answer, None, prov), where)
 
 
 def record_id(index: int) -> str:

@@ -107,7 +107,8 @@ def _take(path: Path, where: str, entry: dict, allowed: set[str], required: set[
 
 def _language(path: Path, index: int, entry: dict) -> Language:
     where = f"languages[{index}]"
-    optional = {"google_code", "mymemory_code", "microsoft_code", "nllb_code", "bleu_tokenize", "spaced"}
+    optional = {"google_code", "mymemory_code", "microsoft_code", "nllb_code", "bleu_tokenize", "spaced",
+                "legacy_encodings"}
     _take(path, where, entry, {"code", "name", "script"} | optional, {"code", "name", "script"})
     code = str(entry["code"])
     if not CODE_PATTERN.fullmatch(code):
@@ -120,7 +121,7 @@ def _language(path: Path, index: int, entry: dict) -> Language:
                     google_code=str(entry.get("google_code", code)), mymemory_code=str(entry.get("mymemory_code", code)),
                     microsoft_code=str(entry.get("microsoft_code", code)), nllb_code=str(entry.get("nllb_code", "")),
                     bleu_tokenize=str(entry.get("bleu_tokenize", "13a")), spaced=bool(entry.get("spaced", True)),
-                    builtin=False)
+                    legacy_encodings=tuple(map(str, entry.get("legacy_encodings", ()))), builtin=False)
 
 
 def _benchmark(path: Path, index: int, entry: dict) -> Benchmark:
