@@ -2,19 +2,19 @@
 order, bad rows, the variable option count, the tasks and their group, translation and lm_eval."""
 import csv
 import hashlib
-import json
 import os
 import subprocess
 import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
+from lm_eval_run import letter_scores, load_run, run_lm_eval
 from task_yaml import load_task_yaml
 
 from medtasks import loader
 from medtasks.common import UsageError
 from medtasks.metrics import process_results
+from medtasks.prompts import build_prompt
 from medtasks.records import DataError, Record, validate
 from medtasks.sources import LAYOUT, hub, import_folder, truthfulqa
 from medtasks.spec import ALL_BENCHMARKS, BENCHMARKS, EXTRA_BENCHMARKS, get_benchmark
@@ -180,7 +180,7 @@ def test_wrong_header_is_reported(tmp_path):
 def test_repeats_and_the_option_cap_are_recorded_not_hidden(tmp_path):
     many = "; ".join(f"Wrong {i}" for i in range(1, 16))  # 15 incorrect answers: 12 fit beside the best one
     path = tmp_path / "TruthfulQA.csv"
-    path.write_text(CSV_HEADER + f'A,Health,"Q1?",Right,Right,"Wrong; wrong; Other;",s\n'
+    path.write_text(CSV_HEADER + 'A,Health,"Q1?",Right,Right,"Wrong; wrong; Other;",s\n'
                     + f'A,Health,"Q2?",Right,Right,"{many}",s\n', encoding="utf-8")
     first, second = truthfulqa.read(path, categories=["Health"])
     assert sorted(first.options.values()) == ["Other", "Right", "Wrong"]
@@ -306,22 +306,17 @@ def test_lm_eval_runs_english_and_translated_tasks_on_a_tiny_model(shared_data, 
     english, _ = _translated_store(shared_data, store, 4)
     french = read_records(store, "truthfulqa_med", "fr", "test")
     out = tmp_path / "results"
-    env = dict(os.environ, MEDTASKS_STORE=str(store), MEDTASKS_DATA=str(shared_data))
-    proc = subprocess.run([sys.executable, "-m", "lm_eval", "run", "--model", "hf", "--model_args",
-                           f"pretrained={tiny_llama}", "--device", "cpu", "--tasks", "truthfulqa_med_en,truthfulqa_med_fr",
-                           "--limit", "3", "--output_path", str(out), "--log_samples"],
-                          capture_output=True, text=True, env=env, timeout=600)
+    proc = run_lm_eval(tiny_llama, "truthfulqa_med_en,truthfulqa_med_fr", out, store=store, data=shared_data, limit=3)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    results = json.loads(next(out.rglob("results_*.json")).read_text())
+    results, samples = load_run(out)
     for task, records in (("truthfulqa_med_en", english), ("truthfulqa_med_fr", french)):
         metrics = results["results"][task]
         assert results["n-shot"][task] == 0 and results["n-samples"][task]["effective"] == 3
-        assert {"acc,none", "strict_acc,none", "ece,none", "brier,none"} <= set(metrics)
-        samples = [json.loads(line) for path in out.rglob(f"samples_{task}_*.jsonl") for line in path.open()]
-        first = next(r for r in records if r.id == samples[0]["doc"]["id"])
-        prompt = samples[0]["arguments"]["gen_args_0"]["arg_0"]
-        assert prompt.startswith("The following are multiple choice questions") and prompt.endswith("**Answer:**(")
-        assert first.question in prompt and prompt.count("**Question:**") == 1  # zero-shot
-        assert all(f"({l}) {t}" in prompt for l, t in first.options.items())
-        assert len(samples[0]["resps"]) == len(first.options)  # one letter per option, however many
-        assert samples[0]["target"] == first.answer
+        scored = [process_results(s["doc"], list(zip(*letter_scores(s)))) for s in samples[task]]
+        for metric in ("acc", "strict_acc", "brier"):  # each follows from the logged log-likelihoods
+            assert metrics[f"{metric},none"] == pytest.approx(sum(q[metric] for q in scored) / len(scored))
+        first = next(r for r in records if r.id == samples[task][0]["doc"]["id"])
+        prompt = samples[task][0]["arguments"]["gen_args_0"]["arg_0"]
+        assert prompt == build_prompt({"question": first.question, "options": first.options})  # zero-shot
+        assert len(samples[task][0]["resps"]) == len(first.options)  # one letter per option, however many
+        assert samples[task][0]["target"] == first.answer
