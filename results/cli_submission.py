@@ -25,6 +25,9 @@ def register(subparsers) -> None:
     p.add_argument("--partial", action="store_true",
                    help="accept --limit runs, incomplete suites or seeds, mixed regimes; the bundle says so")
     p.add_argument("--model-name", metavar="NAME", help="the model's display name (default: the folder or hub name)")
+    p.add_argument("--contamination", type=Path, metavar="REPORT",
+                   help="a `medeval contamination` report.json: the bundle carries it and, per task, the scores "
+                   "recomputed without the questions it flags")
     p.set_defaults(func=cmd_submit)
 
     p = subparsers.add_parser("verify", help="check a submission bundle against your data; exit 1 if anything differs",
@@ -65,7 +68,8 @@ def register(subparsers) -> None:
 def cmd_submit(args) -> int:
     from results.submission import make_bundle
 
-    submission = make_bundle(args.runs, args.output, partial=args.partial, name=args.model_name)
+    submission = make_bundle(args.runs, args.output, partial=args.partial, name=args.model_name,
+                             contamination=args.contamination)
     tasks = submission["tasks"]
     print(f"{args.output}: {len(tasks)} tasks, seeds {', '.join(map(str, submission['seeds']))}, model "
           f"{submission['model']['name']} ({submission['model']['revision']})")

@@ -29,12 +29,18 @@ from pathlib import Path
 
 from medtasks import spec
 from medtasks.common import UsageError, sha256_file
-from results.load import ResultsError, find_result_files, read_results_json, rows_from_results
+from results.load import (
+    ResultsError,
+    find_result_files,
+    read_results_json,
+    rows_from_results,
+)
 from results.provenance import project_commit
 from results.samples import UNKNOWN_DATA
 
 SCHEMA = "medeval-submission/1"
 SUBMISSION = "submission.json"
+CONTAMINATION = "contamination.json"  # the `medeval contamination` report the clean scores come from
 MANIFEST = "manifest.json"
 RUNS = "runs"
 ARCHIVE_SUFFIX = ".tar.gz"
@@ -201,6 +207,14 @@ def describe(runs: list[dict], files: dict[Path, str], reasons: dict[str, str], 
     }
 
 
+def clean_scores(paths, report) -> list[dict]:
+    """Per task, seed and metric: the score without the questions the report flags (results.clean)."""
+    from results.clean import clean_records, with_clean_scores
+    from results.load import load_table
+
+    return clean_records(with_clean_scores(load_table(paths), report))
+
+
 def write_manifest(folder: Path) -> dict:
     """sha256 of every file under `folder` but the manifest itself, written as MANIFEST."""
     files = {p.relative_to(folder).as_posix(): sha256_file(p) for p in sorted(folder.rglob("*"))
@@ -217,10 +231,12 @@ def check_output(output: Path) -> None:
         raise UsageError(f"-o {output}: the folder {output.parent} does not exist")
 
 
-def make_bundle(paths, output, partial: bool = False, name: str | None = None) -> dict:
+def make_bundle(paths, output, partial: bool = False, name: str | None = None, contamination=None) -> dict:
     """Write the bundle of the runs under `paths` to `output` (a folder, or a .tar.gz archive) and return its
     submission.json. Refused runs raise UsageError before anything is written; the bundle appears whole
-    (built in a temporary folder beside it and renamed) or not at all."""
+    (built in a temporary folder beside it and renamed) or not at all. With a contamination report
+    (`medeval contamination`), the report travels in the bundle and each task records its clean-subset
+    scores (results.clean) beside the full ones."""
     output = Path(output)
     check_output(output)
     runs = task_runs(paths)
@@ -228,6 +244,7 @@ def make_bundle(paths, output, partial: bool = False, name: str | None = None) -
     reasons = partial_reasons(runs)
     if reasons and not partial:
         raise UsageError("refused (--partial accepts it and marks the bundle partial): " + "; ".join(reasons.values()))
+    clean = clean_scores(paths, contamination) if contamination else None
     with tempfile.TemporaryDirectory(prefix=f".{output.name}.", dir=output.parent) as tmp:
         folder = Path(tmp) / "bundle"
         files: dict[Path, str] = {}
@@ -242,6 +259,13 @@ def make_bundle(paths, output, partial: bool = False, name: str | None = None) -
                 shutil.copyfile(source, target / source.name)
                 files[source] = (target / source.name).relative_to(folder).as_posix()
         submission = describe(runs, files, reasons, name)
+        if clean is not None:
+            shutil.copyfile(contamination, folder / CONTAMINATION)
+            submission["contamination"] = {"report": CONTAMINATION, "sha256": sha256_file(contamination)}
+            for record in clean:
+                scores = submission["tasks"][record["task"]].setdefault("clean", {})
+                scores.setdefault(str(record["fewshot_seed"]), {})[record["metric"]] = {
+                    "value": record["clean_value"], "questions": record["n_questions_clean"]}
         (folder / SUBMISSION).write_text(json.dumps(submission, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         write_manifest(folder)
         if output.name.endswith(ARCHIVE_SUFFIX):

@@ -4,9 +4,9 @@ import json
 import shutil
 import tarfile
 
+import leaderboard_runs as lr
 import pytest
 
-import leaderboard_runs as lr
 from medtasks import spec
 from medtasks.cli import main as medeval
 from medtasks.common import model_content_hash, sha256_file
@@ -156,3 +156,30 @@ def test_reasons_name_the_missing_tasks_and_regimes():
     assert f"medeval_en lacks {SUITE_EN[0]} (9 of 10 tasks)" in found["suite"]
     assert "biomistral_3shot v1:" in found["regime"] and "zero_shot v1:" in found["regime"]
     assert "(seeds 1, 3)" in found["seeds"]
+
+
+def test_a_contamination_report_travels_with_the_bundle_and_gives_clean_scores(runs, tmp_path):
+    from lm_eval_run import letter_scores
+
+    from medtasks.metrics import process_results
+
+    task = "mmlu_anatomy_en"
+    samples = {folder: lr.samples_of(folder, task) for folder in runs["folders"]}
+    flagged = samples[runs["folders"][0]][0]["doc"]["id"]  # one question the report says the corpus holds
+    data = samples[runs["folders"][0]][0]["doc"]["data_sha256"]
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps({"format": "medeval-contamination/1", "tasks": {
+        task: {"data_sha256": data, "contaminated_ids": [flagged]}}}))
+    out = tmp_path / "bundle"
+    assert medeval(["submit", *map(str, runs["folders"]), "-o", str(out), "--partial",
+                    "--contamination", str(report)]) == 0
+    sub = json.loads((out / SUBMISSION).read_text())
+    assert sub["contamination"]["sha256"] == sha256_file(report) and (out / sub["contamination"]["report"]).is_file()
+    assert "clean" not in sub["tasks"]["mmlu_medical_genetics_en"]  # a task the report did not check
+    for folder, rows in samples.items():
+        seed = str(lr.results_of(folder)["configs"][task]["metadata"].get("fewshot_seed", 1))
+        kept = [process_results(s["doc"], list(zip(*letter_scores(s)))) for s in rows if s["doc"]["id"] != flagged]
+        clean = sub["tasks"][task]["clean"][seed]["acc"]
+        assert clean["questions"] == len(rows) - 1 == len(kept)
+        assert clean["value"] == pytest.approx(sum(q["acc"] for q in kept) / len(kept))
+    assert medeval(["verify", str(out), "--store", str(runs["store"])]) == 0  # the extra file is pinned too
