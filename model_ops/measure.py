@@ -24,6 +24,8 @@ import statistics
 import sys
 import time
 
+from medtasks import spec
+
 
 def _rss_mb() -> float:
     with open("/proc/self/statm") as fh:
@@ -98,8 +100,9 @@ def measure(model_dir: str, prompts: list[str], new_tokens: int, tasks: list[str
         manager = TaskManager(include_path=include_path) if include_path else None
         out = lm_eval.simple_evaluate(model=lm, tasks=tasks, limit=limit, task_manager=manager,
                                       log_samples=False)
+        accuracy = [m for m in spec.metrics_for("single") if spec.METRICS[m].higher_is_better]  # acc, strict_acc
         result["accuracy"] = {task: {k.split(",")[0]: v for k, v in metrics.items()
-                                     if k.split(",")[0] in ("acc", "strict_acc") and isinstance(v, float)}
+                                     if k.split(",")[0] in accuracy and isinstance(v, float)}
                               for task, metrics in out["results"].items()}
     return result
 

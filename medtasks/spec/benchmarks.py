@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from medtasks.spec.regimes import SUITE_REGIME
+
 KINDS = ("suite", "extra", "native")  # suite: BioMistral's ten (groups medeval_<lang>); extra: own group;
 # native: exams written in their language (groups medeval_native, medeval_native_<lang>)
 
@@ -22,7 +24,7 @@ class Benchmark:
     letters: str  # option letters, in order
     test_size: int  # test questions in its source language, as imported (checked on the real data)
     kind: str = "suite"
-    regime: str = "biomistral_3shot"  # medtasks.spec.regimes
+    regime: str = SUITE_REGIME  # medtasks.spec.regimes
     languages: tuple[str, ...] = ()  # the languages it exists in; () = every language of the spec
     native_languages: tuple[str, ...] = ("en",)  # languages its questions were written in (others: translations)
     answers: str = "single"  # "multi": several options may be correct (Hamming score, exact match)

@@ -56,13 +56,17 @@ REGIMES: dict[str, Regime] = {
     for r in (
         Regime("biomistral_3shot", 1, 3, "english",
                "BioMistral's protocol: 3 English examples of the benchmark, the same for every question of a "
-               "run, chosen by the few-shot seed (BioInstructQA's fixed set k, else the pool shuffled with k)"),
+               "run, chosen by the few-shot seed (`--metadata '{\"fewshot_seed\": 2}'`): BioInstructQA's fixed "
+               "set k, else the pool shuffled with k. Letters scored as single tokens."),
         Regime("native_3shot", 1, 3, "native",
                "3 examples from the exam's own train split (else dev) in the task's language, the same for "
-               "every question of a run, chosen by the few-shot seed"),
-        Regime("zero_shot", 1, 0, "none", "no examples: the instruction and the question"),
+               "every question of a run, chosen by the few-shot seed (`--metadata '{\"fewshot_seed\": 2}'`)."),
+        Regime("zero_shot", 1, 0, "none",
+               "No examples: the instruction and the question. There is no few-shot split: `--num_fewshot N` "
+               "would draw examples from the test questions themselves."),
     )
 }
+SUITE_REGIME = "biomistral_3shot"  # BioMistral's protocol: the suite's regime, and the default of a benchmark
 FEWSHOT_SEEDS = (1, 2, 3)  # BioMistral's three runs: report mean ± population std over them
 DEFAULT_FEWSHOT_SEED = 1
 

@@ -34,21 +34,19 @@ def q(text: str) -> str:
 
 
 def template_name(regime: str, answers: str) -> str:
-    if (regime, answers) == ("biomistral_3shot", "single"):
+    if (regime, answers) == (spec.SUITE_REGIME, "single"):
         return TEMPLATE
     return f"_{regime}{'_multi' if answers == 'multi' else ''}_template_yaml"
 
 
-_REGIME_COMMENTS = {
-    "biomistral_3shot": "# BioMistral's regime: its template, 3 English examples, the same for every question of a run\n"
-                        "# (`--metadata '{\"fewshot_seed\": 2}'` picks another set), letters scored as single tokens.\n",
-    "native_3shot": "# Native few-shot: 3 examples from the exam's own train split in the task's language, the same\n"
-                    "# for every question of a run (`--metadata '{\"fewshot_seed\": 2}'` picks another set).\n",
-    "zero_shot": "# Zero-shot: the instruction and the question. No few-shot split: `--num_fewshot N` would draw\n"
-                 "# examples from the test questions themselves.\n",
-}
 _MULTI_COMMENT = ("# Several options may be correct: the choices are the non-empty subsets of the letters (\"A, C\"),\n"
                   "# the answer is the most likely subset; Hamming score and exact match (medtasks/metrics.py).\n")
+
+
+def _comment(text: str) -> str:
+    import textwrap
+
+    return "".join(f"# {line}\n" for line in textwrap.wrap(text, 98))
 
 
 def template_yaml(regime_name: str, answers: str = "single") -> str:
@@ -70,7 +68,8 @@ def template_yaml(regime_name: str, answers: str = "single") -> str:
         process = "process_results: !function medtasks.metrics.process_results\n"
     return (
         HEADER
-        + _REGIME_COMMENTS[regime.name] + (_MULTI_COMMENT if answers == "multi" else "")
+        + _comment(f"Regime {regime.name} (version {regime.version}): {regime.description}")
+        + (_MULTI_COMMENT if answers == "multi" else "")
         + "output_type: multiple_choice\n"
         + "custom_dataset: !function medtasks.loader.load_task_dataset\n"
         + "test_split: test\n"

@@ -31,7 +31,7 @@ from medtasks import spec
 from medtasks.common import UsageError, require
 from results.leaderboard import LIMITED_MARK, UNIT, Grid, build_view
 from results.load import ResultsError, load_table, read_results_json
-from results.metrics import HEADLINE_METRIC, PRIMARY
+from results.metrics import CALIBRATION_METRICS, HEADLINE_METRIC, PRIMARY
 from results.plots import make_plots, slug
 from results.provenance import project_commit
 from results.render import number
@@ -254,7 +254,7 @@ def _model_pages(table, regime, facts, figures: Path) -> dict[str, dict]:
         calibration, figs = [], []
         if has_samples:
             records = calibration_records(table, regime, [model])
-            calibration = [table_data(calibration_grid(records, m), f"calibration-{m}") for m in ("ece", "brier")]
+            calibration = [table_data(calibration_grid(records, m), f"calibration-{m}") for m in CALIBRATION_METRICS]
         if len(suite):
             plots = ["heatmap"] + (["reliability"] if has_samples else [])
             figs = [p for p in make_plots(plots, table, figures, metric=PRIMARY, regime=regime, models=[model])
