@@ -37,7 +37,6 @@ from typing import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
-from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
 from tqdm import tqdm
 
@@ -283,7 +282,6 @@ def cache_nbytes(cache) -> int:
 _UNKNOWN = object()
 
 
-@register_model(MODEL_NAME)
 class PrefixCachingHFLM(HFLM):
     """HFLM whose loglikelihood computes each shared prompt prefix once per run (see module doc)."""
 
