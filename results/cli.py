@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from medtasks.common import EXIT_OK, EXIT_VERDICT
+from medtasks.common import EXIT_OK, EXIT_VERDICT, require
 from medtasks.spec import METRICS, REGIMES, SOURCE_LANGUAGE
 
 from results.gate import Gate
@@ -232,6 +232,7 @@ def cmd_plots(args) -> int:
     from results.plots import check_plots, make_plots
 
     check_plots(args.plots), check_metric(args.metric)
+    require("matplotlib", "results", "plots")  # before loading runs: a missing extra is one line, no progress bar
     paths = make_plots(args.plots, _load(args), args.output, metric=args.metric, regime=args.regime,
                        models=args.models, base=args.base)
     for path in paths:

@@ -203,29 +203,30 @@ def test_help_lists_every_command_without_importing_heavy_libraries():
     print(f"medeval --help: {seconds:.2f} s wall (with -X importtime)")
 
 
-# One command per pip extra, run with the extra's module blocked (None in sys.modules makes its import fail).
-BLOCKED = {
-    "translation": ("deep_translator", ("translate", "--backend", "google", "--benchmarks", "medqa",
+# At least one command per pip extra, run with the extra's module blocked (None in sys.modules makes its
+# import fail). plots loads runs (with a progress bar) only after the extra is found.
+BLOCKED = [
+    ("translation", "deep_translator", ("translate", "--backend", "google", "--benchmarks", "medqa",
                                         "--languages", "fr")),
-    "results": ("jinja2", ("site", "{runs}", "-o", "{out}")),
-    "merge": ("mergekit", ("merge", "--preset", "ties", "--base", "{empty}", "--model", "{empty}", "--skip-checks",
+    ("results", "jinja2", ("site", "{runs}", "-o", "{out}")),
+    ("results", "matplotlib", ("plots", "{runs}", "-o", "{out}")),
+    ("merge", "mergekit", ("merge", "--preset", "ties", "--base", "{empty}", "--model", "{empty}", "--skip-checks",
                            "--out", "{out}")),
-    "quant": ("bitsandbytes", ("quantize", "{model}", "--method", "bnb-int8", "--out", "{out}")),
-    "training": ("peft", ("merge-adapter", "{adapter}", "--base", "{model}", "-o", "{out}")),
-}
+    ("quant", "bitsandbytes", ("quantize", "{model}", "--method", "bnb-int8", "--out", "{out}")),
+    ("training", "peft", ("merge-adapter", "{adapter}", "--base", "{model}", "-o", "{out}")),
+]
 WITHOUT = "import sys; sys.modules[sys.argv[1]] = None; from medtasks.cli import main; sys.exit(main(sys.argv[2:]))"
 
 
 def test_every_extra_has_a_blocked_case():
     extras = set(metadata("medeval").get_all("Provides-Extra")) - {"dev", "all"}
-    assert extras == set(BLOCKED)
+    assert extras == {extra for extra, _, _ in BLOCKED}
 
 
-@pytest.mark.parametrize("extra", sorted(BLOCKED))
-def test_a_missing_extra_names_it_in_one_line(extra, tmp_path):
+@pytest.mark.parametrize("extra, module, argv", BLOCKED, ids=[f"{e}-{a[0]}" for e, _, a in BLOCKED])
+def test_a_missing_extra_names_it_in_one_line(extra, module, argv, tmp_path):
     from synthetic import Question, write_run
 
-    module, argv = BLOCKED[extra]
     places = fixtures_in(tmp_path / "cwd")
     write_run(tmp_path / "runs", "m", {"medqa_en": [Question("q1", True), Question("q2", False)]})
     places["runs"] = str(tmp_path / "runs")
