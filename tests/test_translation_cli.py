@@ -136,3 +136,25 @@ def test_the_default_backend_is_the_registry_constant(monkeypatch):
     assert build_parser().parse_args(["translate"]).backend == translation.backends.DEFAULT_BACKEND == "google"
     monkeypatch.setattr(translation.backends, "DEFAULT_BACKEND", "libre")  # one constant, read by the CLI
     assert build_parser().parse_args(["translate"]).backend == "libre"
+
+
+def test_a_group_holding_other_questions_stops_the_run_before_paying_unless_replace(tmp_path, capsys):
+    from libre_server import FakeLibre
+    from medtasks.records import Record
+    from medtasks.store import read_records, write_records
+
+    store = english_store(tmp_path / "store", n=2)
+    other = [Record(f"bioinstruct-{i}", "medqa", "fr", "test", f"Question {i} ?", dict(zip("ABCD", "wxyz")), "A")
+             for i in range(3)]  # a third-party French set with its own ids
+    write_records(store, other)
+    before = _files(store)
+    base = ["translate", "--store", str(store), "--benchmarks", "medqa", "--languages", "fr", "--backend", "libre",
+            "--no-progress"]
+    with FakeLibre() as server:
+        code, err = run_cli(base + ["--url", server.url], capsys)
+        assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+        assert "medqa/fr/test holds 3 other questions" in err and "medeval translate ... --replace" in err, err
+        assert server.requests == [] and _files(store) == before  # refused before any translation was paid for
+        code, err = run_cli(base + ["--url", server.url, "--replace"], capsys)
+        assert code == 0, err
+    assert [r.id for r in read_records(store, "medqa", "fr", "test")] == ["q0", "q1"]

@@ -51,6 +51,9 @@ def register(subparsers) -> None:
     p.add_argument("--limit", type=int, metavar="N",
                    help="translate only the first N records of each benchmark and split (after --ids); "
                         "the rest of the store stays as it is")
+    p.add_argument("--replace", action="store_true",
+                   help="let this translation replace a target group that holds other questions (e.g. a "
+                        "third-party translation imported before); without it such a group stops the run")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _backend_options(p, "--backend", DEFAULT_BACKEND)
     p.set_defaults(func=cmd_translate)
@@ -119,7 +122,8 @@ def cmd_translate(args) -> int:
     check_request(args.splits, languages, args.limit)
     backend = _backend(args, args.backend)
     summary = translate_store(store, benchmarks, args.splits, languages, backend, args.cache, args.out_store,
-                              progress=not args.no_progress, ids=args.ids, limit=args.limit)
+                              progress=not args.no_progress, ids=args.ids, limit=args.limit,
+                              replace=args.replace)
     run = summary.pop("_run")
     for key, counts in summary.items():
         kept = f", {counts['kept']} failed but kept from before" if counts["kept"] else ""

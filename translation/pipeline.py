@@ -18,6 +18,7 @@ from medtasks.common import UsageError, sha256_bytes
 from medtasks.records import SPLITS, Record
 from medtasks.spec import SOURCE_LANGUAGE, get_language
 from medtasks.store import (
+    DatasetConflict,
     MissingData,
     atomic_write_bytes,
     has_split,
@@ -88,13 +89,16 @@ def check_request(splits: list[str], targets: list[str], limit: int | None = Non
 
 def translate_store(store: Path, benchmarks: list[str], splits: list[str], targets: list[str], backend: Backend,
                     cache: Cache | Path | None = None, out_store: Path | None = None, progress: bool = True,
-                    ids: Collection[str] | None = None, limit: int | None = None) -> dict:
+                    ids: Collection[str] | None = None, limit: int | None = None, replace: bool = False) -> dict:
     """Translate, check and write; returns {"<benchmark>/<lang>/<split>": counts} plus "_run" totals.
 
     `ids` and `limit` translate a slice: the records with those ids, then the first `limit` of each
     benchmark and split (store order). The rest of each group stays as it was.
 
     Arguments and the English records are checked before anything is written (the cache included).
+    A target group that holds another dataset (none of its ids is an English source id, e.g. a
+    third-party translation of other questions) stops the run before anything is translated, unless
+    `replace`: then this run's translations take its place.
     The store and the rejected file never contradict each other: an item is in one or the other.
     When this run fails on an item that the store already holds a good translation of (same English
     source, passing the checks), that translation stays and no rejection is recorded beside it.
@@ -106,6 +110,8 @@ def translate_store(store: Path, benchmarks: list[str], splits: list[str], targe
         sources = [(b, s, read_records(store, b, SOURCE_LANGUAGE, s)) for b in benchmarks for s in splits]
     except MissingData as err:
         raise MissingData(f"{err}; import the English records first (medeval import --data DIR)") from None
+    if not replace:
+        check_no_other_dataset(out_store, sources, targets)
     selected = select(sources, ids, limit)
     if not isinstance(cache, Cache):
         cache = Cache(cache or default_cache(out_store))
@@ -127,7 +133,7 @@ def translate_store(store: Path, benchmarks: list[str], splits: list[str], targe
                           if (benchmark, split, r.id, target) in results}
             records, rejected, counts = _merge_group(out_store, benchmark, target, split, english, outcome_of, backend)
             if records:
-                write_records(out_store, records)
+                write_records(out_store, records, replace=replace)
             lines = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rejected)
             atomic_write_bytes(audit_path(out_store, benchmark, target, split, "rejected.jsonl"), lines.encode())
             atomic_write_bytes(audit_path(out_store, benchmark, target, split, "stats.json"),
@@ -136,6 +142,23 @@ def translate_store(store: Path, benchmarks: list[str], splits: list[str], targe
             summary[f"{benchmark}/{target}/{split}"] = counts
     summary["_run"] = _run_stats(stats)
     return summary
+
+
+def check_no_other_dataset(store: Path, sources: list[tuple[str, str, list[Record]]], targets: list[str]) -> None:
+    """Refuse (before paying for any translation) target groups holding none of the English ids."""
+    others = []
+    for benchmark, split, english in sources:
+        source_ids = {r.id for r in english}
+        for target in targets:
+            stored = _stored(store, benchmark, target, split)
+            if stored and not source_ids & stored.keys():
+                others.append(f"{benchmark}/{target}/{split} holds {len(stored)} other questions "
+                              f"(ids such as {next(iter(stored))!r})")
+    if others:
+        raise DatasetConflict(f"{'; '.join(others)}. A task name means one dataset: nothing was translated "
+                              "(to replace them with this translation: medeval translate ... --replace; or "
+                              "write it elsewhere with --out-store, or leave those groups out with "
+                              "--benchmarks / --languages)")
 
 
 def select(sources: list[tuple[str, str, list[Record]]], ids: Collection[str] | None,
