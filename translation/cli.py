@@ -89,14 +89,9 @@ def _backend(args, name: str):
 
 def _defaults(args):
     from medtasks.common import UsageError
-    from medtasks.spec import (
-        BENCHMARKS,
-        LANGUAGES,
-        SOURCE_LANGUAGE,
-        get_benchmark,
-        get_language,
-    )
+    from medtasks.spec import BENCHMARKS, LANGUAGES, SOURCE_LANGUAGE, get_benchmark
     from medtasks.store import default_store
+    from translation.pipeline import check_targets
 
     store = args.store or default_store()
     try:  # suite or extra (truthfulqa_med); an unknown key lists the valid ones
@@ -104,14 +99,7 @@ def _defaults(args):
     except KeyError as err:
         raise UsageError(f"--benchmarks: {err.args[0]}") from None
     languages = args.languages or [code for code in LANGUAGES if code != SOURCE_LANGUAGE]
-    for code in languages:
-        try:
-            get_language(code)
-        except KeyError as err:
-            raise UsageError(f"--languages: {err.args[0]}") from None
-        if code == SOURCE_LANGUAGE:
-            raise UsageError(f"--languages: {SOURCE_LANGUAGE} is the source language; name the translated "
-                             "languages (e.g. --languages fr es)")
+    check_targets(languages)
     return store, benchmarks, languages
 
 

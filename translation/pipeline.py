@@ -77,14 +77,19 @@ def check_request(splits: list[str], targets: list[str], limit: int | None = Non
         if split not in TRANSLATABLE_SPLITS:
             raise UsageError(f"--splits: {split!r} is not translated (few-shot examples stay English, as in "
                              f"BioMistral's protocol); valid: {', '.join(TRANSLATABLE_SPLITS)}")
+    check_targets(targets)
+
+
+def check_targets(targets: list[str]) -> None:
+    """--languages: known codes, English excluded (it is the source)."""
     for target in targets:
         try:
             get_language(target)
         except KeyError as err:
             raise UsageError(f"--languages: {err.args[0]}") from None
         if target == SOURCE_LANGUAGE:
-            raise UsageError(f"--languages: {SOURCE_LANGUAGE} is the source language; name the languages to "
-                             "translate into (e.g. --languages fr es)")
+            raise UsageError(f"--languages: {SOURCE_LANGUAGE} is the source language; name the translated "
+                             "languages (e.g. --languages fr es)")
 
 
 def translate_store(store: Path, benchmarks: list[str], splits: list[str], targets: list[str], backend: Backend,
