@@ -3,7 +3,7 @@
 it for its defaults and help strings."""
 from __future__ import annotations
 
-from medtasks.spec import METRICS, metrics_for, primary_metric
+from medtasks.spec import HEADLINE_METRIC, METRICS, metrics_for, primary_metric
 
 PRIMARY = primary_metric("single")  # every view's default metric (acc)
 MULTI = metrics_for("multi")  # multi-answer exams (hamming, emr): columns of their own
@@ -12,7 +12,6 @@ MULTI = metrics_for("multi")  # multi-answer exams (hamming, emr): columns of th
 ACCURACY_METRICS = tuple(m for m in metrics_for("single") if METRICS[m].higher_is_better)
 # Single-answer metrics where lower is better (ece, brier): calibration.
 CALIBRATION_METRICS = tuple(m for m in metrics_for("single") if not METRICS[m].higher_is_better)
-HEADLINE_METRIC = "strict_acc"  # BioMistral counts an answer right only when its letter is the greedy token
 assert HEADLINE_METRIC in ACCURACY_METRICS, "the headline metric must be one of the spec's accuracy metrics"
 
 

@@ -4,7 +4,7 @@ import time
 import pytest
 
 from medtasks import loader
-from medtasks.resolve import resolve, resolve_fewshot
+from medtasks.resolve import resolve_fewshot
 from medtasks.records import Record
 from medtasks.store import MissingData, write_records
 

@@ -14,8 +14,8 @@ from medtasks.spec.benchmarks import PUBMEDQA_LABELS, Benchmark
 from medtasks.spec.languages import SOURCE_LANGUAGE, Language, script_share
 from medtasks.spec.names import (NATIVE_GROUP, SUITE_GROUP, TRUTHFULQA_GROUP, benchmark_tag, language_group,
                                  native_group, task_name)
-from medtasks.spec.regimes import (DEFAULT_FEWSHOT_SEED, FEWSHOT_SEEDS, METRICS, REGIMES, SUITE_REGIME, Metric, Regime,
-                                   get_regime, metrics_for, primary_metric)
+from medtasks.spec.regimes import (DEFAULT_FEWSHOT_SEED, FEWSHOT_SEEDS, HEADLINE_METRIC, METRICS, REGIMES,
+                                   SUITE_REGIME, Metric, Regime, get_regime, metrics_for, primary_metric)
 from medtasks.spec.registry import (ALL_BENCHMARKS, BENCHMARKS, EXTRA_BENCHMARKS, LANGUAGES, NATIVE_BENCHMARKS,
                                     current, get_benchmark, get_language, parse_task, regime_of, reload,
                                     suite_languages, task_names, task_pairs)
@@ -23,9 +23,9 @@ from medtasks.spec.user import SPEC_PATH_ENV, DataSource, SpecError
 
 __all__ = [
     "ALL_BENCHMARKS", "BENCHMARKS", "Benchmark", "DEFAULT_FEWSHOT_SEED", "DataSource", "EXTRA_BENCHMARKS",
-    "FEWSHOT_SEEDS", "LANGUAGES", "Language", "METRICS", "Metric", "NATIVE_BENCHMARKS", "NATIVE_GROUP",
-    "PUBMEDQA_LABELS", "REGIMES", "Regime", "SOURCE_LANGUAGE", "SPEC_PATH_ENV", "SUITE_GROUP", "SUITE_REGIME", "SpecError",
-    "TRUTHFULQA_GROUP", "benchmark_tag", "current", "get_benchmark", "get_language", "get_regime",
-    "language_group", "metrics_for", "native_group", "parse_task", "primary_metric", "regime_of", "reload",
-    "script_share", "suite_languages", "task_name", "task_names", "task_pairs",
+    "FEWSHOT_SEEDS", "HEADLINE_METRIC", "LANGUAGES", "Language", "METRICS", "Metric", "NATIVE_BENCHMARKS",
+    "NATIVE_GROUP", "PUBMEDQA_LABELS", "REGIMES", "Regime", "SOURCE_LANGUAGE", "SPEC_PATH_ENV", "SUITE_GROUP",
+    "SUITE_REGIME", "SpecError", "TRUTHFULQA_GROUP", "benchmark_tag", "current", "get_benchmark", "get_language",
+    "get_regime", "language_group", "metrics_for", "native_group", "parse_task", "primary_metric", "regime_of",
+    "reload", "script_share", "suite_languages", "task_name", "task_names", "task_pairs",
 ]

@@ -33,6 +33,9 @@ METRICS: dict[str, Metric] = {
 }
 
 
+HEADLINE_METRIC = "strict_acc"  # what BioMistral's tables report: the gold letter must be the greedy token
+
+
 def metrics_for(answers: str) -> tuple[str, ...]:
     """The metric names of a single- or multi-answer task, in table order."""
     return tuple(name for name, metric in METRICS.items() if metric.answers == answers)

@@ -118,7 +118,8 @@ def _language(path: Path, index: int, entry: dict) -> Language:
     except re.error as err:
         raise SpecError(path, f"{where}.script", f"not a regular expression ({err})") from None
     return Language(code=code, name=str(entry["name"]), script=str(entry["script"]),
-                    google_code=str(entry.get("google_code", code)), mymemory_code=str(entry.get("mymemory_code", code)),
+                    google_code=str(entry.get("google_code", code)),
+                    mymemory_code=str(entry.get("mymemory_code", code)),
                     microsoft_code=str(entry.get("microsoft_code", code)), nllb_code=str(entry.get("nllb_code", "")),
                     bleu_tokenize=str(entry.get("bleu_tokenize", "13a")), spaced=bool(entry.get("spaced", True)),
                     legacy_encodings=tuple(map(str, entry.get("legacy_encodings", ()))), builtin=False)
@@ -140,7 +141,8 @@ def _benchmark(path: Path, index: int, entry: dict) -> Benchmark:
         raise SpecError(path, f"{where}.languages", "expected a list of language codes")
     letters = str(entry["letters"])
     if not 2 <= len(letters) <= len(LETTERS) or letters != LETTERS[: len(letters)]:
-        raise SpecError(path, f"{where}.letters", f"expected the first 2 to {len(LETTERS)} of {LETTERS}, got {letters!r}")
+        raise SpecError(path, f"{where}.letters",
+                        f"expected the first 2 to {len(LETTERS)} of {LETTERS}, got {letters!r}")
     regime = str(entry.get("regime", "zero_shot"))
     if regime not in REGIMES:
         raise SpecError(path, f"{where}.regime", f"unknown regime {regime!r}; valid: {', '.join(REGIMES)}")
@@ -158,7 +160,8 @@ def _benchmark(path: Path, index: int, entry: dict) -> Benchmark:
                         "examples to use, e.g. [medqa]")
     title = str(entry["title"])
     return Benchmark(
-        key=key, title=title, short=str(entry.get("short", title)), family="table" if not data.importer else data.importer,
+        key=key, title=title, short=str(entry.get("short", title)),
+        family="table" if not data.importer else data.importer,
         letters=letters, test_size=0, kind=GROUPS[group], regime=regime, languages=tuple(map(str, languages)),
         native_languages=tuple(map(str, entry.get("native_languages", languages))), answers=answers,
         min_options=int(entry.get("min_options", 0)), fewshot_from=tuple(map(str, entry.get("fewshot_from", ()))),
