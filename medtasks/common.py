@@ -10,6 +10,7 @@ import hashlib
 import importlib
 import json
 import os
+import re
 from pathlib import Path
 
 # Exit codes of every `medeval` command.
@@ -97,3 +98,12 @@ def model_content_hash(model_dir: str) -> str:
     """sha256 over the config and weight files of a local model folder (same value in model cards,
     results provenance and submissions, so an evaluated folder matches the card that made it)."""
     return combine_hashes(model_files_sha256(model_dir))
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """--shard 'i/N' -> (i, N), 1 <= i <= N: the i-th of N parts of a job (a SLURM array task, a node)."""
+    match = re.fullmatch(r"(\d+)/(\d+)", (text or "").strip())
+    if not match or not 1 <= int(match.group(1)) <= int(match.group(2)):
+        raise UsageError(f"--shard {text}: expected i/N with 1 <= i <= N, e.g. 2/8 "
+                         "(SLURM: $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)")
+    return int(match.group(1)), int(match.group(2))

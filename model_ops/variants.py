@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from medtasks.store import atomic_write_bytes
 from model_ops import ModelOpsError
 from model_ops.calibration import BUILTIN
 from model_ops.card import read_card
@@ -136,13 +137,11 @@ def build_table(original: Variant, variants: list[Variant], *, tasks: list[str],
 
 
 def write_table(rows: list[dict], out_prefix: str | Path, settings: dict) -> tuple[Path, Path]:
-    """PREFIX.md and PREFIX.json, each written to a temporary name and renamed (never half-written)."""
+    """PREFIX.md and PREFIX.json, each written atomically (never half-written)."""
     out_prefix = Path(out_prefix)
     out_prefix.parent.mkdir(parents=True, exist_ok=True)
     md, js = out_prefix.with_suffix(".md"), out_prefix.with_suffix(".json")
     for path, text in ((md, to_markdown(rows, settings)),
                        (js, json.dumps({"settings": settings, "rows": rows}, indent=2) + "\n")):
-        partial = path.with_name(path.name + ".partial")
-        partial.write_text(text, encoding="utf-8")
-        os.replace(partial, path)
+        atomic_write_bytes(path, text.encode())
     return md, js

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from medtasks.common import EXIT_OK, EXIT_VERDICT, require
+from medtasks.store import atomic_write_bytes
 from medtasks.spec import METRICS, REGIMES, SOURCE_LANGUAGE
 
 from results.gate import Gate
@@ -171,17 +172,10 @@ def _table(args):
     return with_clean_scores(_load(args), report, progress=True)
 
 
-def _write(path: Path, text: str) -> None:
-    """Whole or not at all: a temp name, then a rename."""
-    temp = path.with_name(path.name + ".tmp")
-    temp.write_text(text, encoding="utf-8")
-    temp.replace(path)
-
-
 def cmd_table(args) -> int:
     table = _table(args)
     if args.output:
-        _write(args.output, table.to_csv(index=False))
+        atomic_write_bytes(args.output, table.to_csv(index=False).encode())
         print(f"{len(table)} rows -> {args.output}", file=sys.stderr)
     else:
         table.to_csv(sys.stdout, index=False)
@@ -210,7 +204,7 @@ def cmd_leaderboard(args) -> int:
                  for g in grids for fmt, ext in EXTENSIONS.items()}
         args.output.mkdir(parents=True, exist_ok=True)
         for path, text in texts.items():
-            _write(path, text)
+            atomic_write_bytes(path, text.encode())
             print(path)
     else:
         sys.stdout.write(render(grids, args.format))

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
-import os
 import re
 import shlex
 import shutil
@@ -27,7 +26,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from medtasks.common import EXIT_OK, EXIT_VERDICT, UsageError
+from medtasks.common import EXIT_OK, EXIT_VERDICT, UsageError, parse_shard
+from medtasks.store import atomic_write_bytes
 from results.gate import Gate
 
 CHECKPOINT = re.compile(r"checkpoint-(\d+)")
@@ -205,13 +205,6 @@ def plan_units(models: list[Model], settings: Settings) -> list[Unit]:
     return [Unit(m, seed, part, tasks) for m in models for seed in settings.seeds for part, tasks in parts.items()]
 
 
-def parse_shard(text: str) -> tuple[int, int]:
-    match = re.fullmatch(r"(\d+)/(\d+)", text or "")
-    if not match or not 1 <= int(match.group(1)) <= int(match.group(2)):
-        raise UsageError(f"--shard {text}: expected I/N with 1 <= I <= N (SLURM: $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)")
-    return int(match.group(1)), int(match.group(2))
-
-
 def shard_of(units: list[Unit], shard: tuple[int, int]) -> list[Unit]:
     """Shard i of N: every N-th unit from the i-th (consecutive units are a model's seeds: they spread)."""
     i, n = shard
@@ -245,17 +238,10 @@ def is_done(out: Path, unit: Unit, settings: Settings) -> bool:
 
 def mark_done(out: Path, unit: Unit, settings: Settings, results: list[str]) -> None:
     """The unit's lm-eval run finished and wrote `results` (paths relative to its folder)."""
-    write_atomically(unit_folder(out, unit) / DONE, json.dumps(
+    atomic_write_bytes(unit_folder(out, unit) / DONE, json.dumps(
         {"identity": unit_identity(unit, settings), "name": unit.model.name, "step": unit.model.step,
          "results": results, "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")},
-        indent=1) + "\n")
-
-
-def write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+        indent=1).encode() + b"\n")
 
 
 @dataclass
@@ -402,7 +388,7 @@ def check_settings(out: Path, settings: Settings, write: bool) -> None:
             raise UsageError(f"--output {out}: holds a sweep with other settings ({'; '.join(differ)}); "
                              "use another --output, or the same settings to resume it")
     elif write:
-        write_atomically(path, json.dumps(now, indent=1) + "\n")
+        atomic_write_bytes(path, (json.dumps(now, indent=1) + "\n").encode())
 
 
 def models_now(config: Config) -> tuple[list[Model], dict[Path, str]]:

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from medtasks.common import EXIT_OK, UsageError
+from medtasks.store import atomic_write_bytes
 from results.leaderboard import LIMITED_MARK, UNIT
 from results.render import _text
-from results.sweep import BASE, Config, Model, is_done, models_now, plan_units, unit_folder, write_atomically
+from results.sweep import BASE, Config, Model, is_done, models_now, plan_units, unit_folder
 
 REGRESSED_MARK = "▼"
 SLURM_TEMPLATE = Path(__file__).resolve().parent / "slurm" / "sweep_array.sbatch"
@@ -229,7 +230,7 @@ def write_report(result: Result, out: Path, interrupted: bool = False) -> list[P
         texts[out / "compare" / f"{slug(name)}.md"] = comparison_markdown(comparison)
         texts[out / "compare" / f"{slug(name)}.json"] = json.dumps(to_json(comparison), indent=2) + "\n"
     for path, text in texts.items():
-        write_atomically(path, text)
+        atomic_write_bytes(path, text.encode())
     return [*texts, *plot_trend(result, out)]
 
 
@@ -260,7 +261,7 @@ def write_slurm_array(path: Path, config: Config, count: int | None, gpus: int) 
     text = SLURM_TEMPLATE.read_text(encoding="utf-8")
     for key, value in values.items():
         text = text.replace(f"@{key}@", value)
-    write_atomically(path, text)
+    atomic_write_bytes(path, text.encode())
     print(f"{path}: {count} array tasks over {len(units)} units ({len(models)} models x {len(config.settings.seeds)} "
           f"seeds{' x languages' if config.settings.per_language else ''})\nsubmit: sbatch {path}\n"
           f"then:   {shlex.join(words + ['--gather'])}")

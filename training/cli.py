@@ -116,7 +116,7 @@ def _test_set(args, tasks: str):
 
 
 def _contamination(args) -> int:
-    from medtasks.common import EXIT_OK, EXIT_VERDICT, UsageError
+    from medtasks.common import EXIT_OK, EXIT_VERDICT, UsageError, parse_shard
     from training import contamination as cont
     from training import contamination_report as rep
     from training.textfiles import discover, shard_files
@@ -132,7 +132,7 @@ def _contamination(args) -> int:
                                  ("--range-mb", args.range_mb, 1e-3)):
             if value < low:
                 raise UsageError(f"{name} {value}: must be >= {low}")
-        shard = rep.parse_shard(args.shard) if args.shard else None
+        shard = parse_shard(args.shard) if args.shard else None
         files = discover(args.corpus)
         files = shard_files(files, *shard) if shard else files
         test = _test_set(args, args.tasks)

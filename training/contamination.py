@@ -8,20 +8,19 @@ shards' reports. The report format is documented in training/README.md ("Contami
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from medtasks.common import UsageError, sha256_file
+from medtasks.common import UsageError, sha256_bytes, sha256_file
 from medtasks.records import Record
 from medtasks.spec import task_name
 from medtasks.store import MissingData, has_split, read_records, split_path
 from training import textfiles
-from training.contamination_report import FORMAT, sample_order
+from training.contamination_report import FORMAT, finish_tasks, sample_order
 from training.ngram_index import Index
-from training.ngrams import Settings, token_spans, tokens
+from training.ngrams import Settings, token_spans
 
 SPLIT = "test"
 BATCH_BYTES = 1 << 21  # text per search call: large enough to amortise numpy, small enough to stay in cache
@@ -32,14 +31,9 @@ NORMALIZATION = ("Unicode NFKC, casefold, punctuation and symbols (P*, S*) -> sp
 
 def parse_tasks(names: list[str]) -> list[tuple[str, str]]:
     """(benchmark, language) of each task of the given task, group and tag names, each once, in order."""
-    from medtasks.tasks.generate import catalogue
+    from medtasks.cli_tasks import expand_tasks, resolve_tasks
 
-    known, given = catalogue(), [n.strip() for item in names for n in item.split(",") if n.strip()]
-    unknown = [name for name in given if name not in known]
-    if unknown or not given:
-        raise UsageError(f"--tasks: unknown task or group {', '.join(unknown) or repr(','.join(names))} "
-                         "(task := <benchmark>_<language>; groups such as medeval_en; `medeval tasks` lists them)")
-    return list(dict.fromkeys(pair for name in given for pair in known[name]))
+    return expand_tasks(resolve_tasks(",".join(names)))
 
 
 def record_fields(record: Record) -> list[tuple[str, str]]:
@@ -78,7 +72,7 @@ class TestSet:
             grams = [g for ref, g in zip(refs, index.grams) if ref[0] == name]
             info["fields"] = {"checked": sum(g > 0 for g in grams), "too_short": sum(g == 0 for g in grams)}
         key = json.dumps([settings.to_dict(), {n: t["data_sha256"] for n, t in tasks.items()}], sort_keys=True)
-        return cls(tasks, refs, index, hashlib.sha256(key.encode()).hexdigest())
+        return cls(tasks, refs, index, sha256_bytes(key.encode()))
 
 
 @dataclass
@@ -111,22 +105,28 @@ def scan_piece(test: TestSet, piece: textfiles.Piece, text_field: str = "text", 
 def _search(test: TestSet, path: str, batch: list, found: Found, samples: int) -> None:
     for which, mode, start, k, refs in test.index.search([row[3] for row in batch]):
         line, offset, chunk, text = batch[which]
+        excerpt = None  # the same for every field of this hit, and slow: made once, when a sample needs it
         for field_index, position in refs:
             field_index = int(field_index)
             found.hits[field_index] = found.hits.get(field_index, 0) + 1
             found.positions.setdefault(field_index, set()).add(int(position))
             kept = found.samples.setdefault(field_index, [])
             if len(kept) < samples and all(s["line"] != line for s in kept):  # one sample per corpus line
-                kept.append({"file": path, "line": line, "byte": offset, "chunk": chunk,
-                             **_span(text, mode, start, k)})
+                excerpt = excerpt or _excerpt(text, mode, start, k)
+                kept.append({"file": path, "line": line, "byte": offset, "chunk": chunk, **excerpt})
 
 
-def _span(text: str, mode: str, start: int, k: int) -> dict:
+def _char_span(spans: list[tuple[int, int]], start: int, k: int) -> tuple[int, int]:
+    """Character offsets of tokens [start, start + k), given each token's (start, end)."""
+    return spans[start][0], spans[start + k - 1][1]
+
+
+def _excerpt(text: str, mode: str, start: int, k: int) -> dict:
     """Character offsets and excerpt of tokens [start, start + k) of `text` (None where they cannot be mapped)."""
     spans = token_spans(text, mode)
-    if len(spans) != len(tokens(text, mode)):
+    if spans is None:
         return {"start": None, "end": None, "text": None}
-    begin, end = spans[start][0], spans[start + k - 1][1]
+    begin, end = _char_span(spans, start, k)
     return {"start": begin, "end": end, "text": text[begin:end][:EXCERPT]}
 
 
@@ -212,12 +212,7 @@ def build_report(test: TestSet, found: Found, corpus: dict, settings: dict) -> d
             "ngrams": test.index.grams[f], "matched": len(found.positions[f]), "hits": found.hits[f],
             "positions": sorted(found.positions[f])}
         task["samples"].setdefault(question, []).extend({"field": field_name, **s} for s in found.samples.get(f, []))
-    for task in tasks.values():
-        task["contaminated_ids"] = sorted(task["matches"])
-        task["contaminated"] = len(task["contaminated_ids"])
-        for question, kept in task["samples"].items():
-            kept.sort(key=sample_order)
-            del kept[settings["samples"]:]
+    finish_tasks(tasks, settings["samples"])
     return {"format": FORMAT, "fingerprint": test.fingerprint, "settings": settings, "corpus": corpus,
             "tasks": tasks}
 
@@ -225,38 +220,41 @@ def build_report(test: TestSet, found: Found, corpus: dict, settings: dict) -> d
 def decontaminate(test: TestSet, texts: list[str], mask: bool) -> list[tuple[str | None, dict]]:
     """Per text: (what to keep: the text itself, or with the overlapping spans cut out when `mask`, or None
     to drop it; what it overlapped {task: {question id: [fields]}}, empty when clean)."""
-    hits: dict[int, dict] = {}
-    for which, _, _, _, refs in test.index.search(texts):
-        for f, _ in refs:
-            task, question, field_name = test.refs[f]
-            hits.setdefault(which, {}).setdefault(task, {}).setdefault(question, set()).add(field_name)
+    found: dict[int, list] = {}
+    for hit in test.index.search(texts):
+        found.setdefault(hit[0], []).append(hit)
     out = []
     for which, text in enumerate(texts):
-        if which not in hits:
+        if which not in found:
             out.append((text, {}))
             continue
-        matches = {task: {q: sorted(fields) for q, fields in qs.items()} for task, qs in hits[which].items()}
-        out.append((_masked(test, text) if mask else None, matches))
+        matches: dict[str, dict] = {}
+        for _, _, _, _, refs in found[which]:
+            for f, _ in refs:
+                task, question, field_name = test.refs[f]
+                matches.setdefault(task, {}).setdefault(question, set()).add(field_name)
+        matches = {task: {q: sorted(fields) for q, fields in qs.items()} for task, qs in matches.items()}
+        out.append((_masked(test, text, found[which]) if mask else None, matches))
     return out
 
 
-def _masked(test: TestSet, text: str, rounds: int = 5) -> str | None:
-    """Cut every overlapping span out (a space in its place) until nothing overlaps; None if nothing is left
-    or the spans cannot be mapped onto the text."""
+def _masked(test: TestSet, text: str, found: list, rounds: int = 5) -> str | None:
+    """Cut every overlapping span (`found`: the text's hits) out, a space in its place, and search again until
+    nothing overlaps; None if nothing is left or the spans cannot be mapped onto the text."""
     for _ in range(rounds):
-        found = list(test.index.search([text]))
         if not found:
             return text if text.split() else None
         spans = {mode: token_spans(text, mode) for mode in {hit[1] for hit in found}}
-        if any(len(s) != len(tokens(text, mode)) for mode, s in spans.items()):
+        if any(s is None for s in spans.values()):
             return None
-        cuts = [(spans[mode][start][0], spans[mode][start + k - 1][1]) for _, mode, start, k, _ in found]
+        cuts = [_char_span(spans[mode], start, k) for _, mode, start, k, _ in found]
         pieces, end = [], 0
         for begin, stop in sorted(cuts):
             if begin > end:
                 pieces.append(text[end:begin])
             end = max(end, stop)
         text = " ".join(p.strip() for p in pieces + [text[end:]] if p.strip())
+        found = list(test.index.search([text]))
     return None
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from medtasks.common import UsageError
+from medtasks.common import UsageError, parse_shard
 from medtasks.store import atomic_write_bytes
 
 FORMAT = "medeval-contamination/1"
@@ -16,15 +16,14 @@ def sample_order(sample: dict):
     return sample["file"], sample["byte"], sample["start"] or 0
 
 
-def parse_shard(text: str) -> tuple[int, int]:
-    """'2/8' -> (2, 8)."""
-    try:
-        shard, count = (int(x) for x in text.split("/"))
-    except ValueError:
-        shard = count = 0
-    if not 1 <= shard <= count:
-        raise UsageError(f"--shard {text}: expected i/N with 1 <= i <= N, e.g. 2/8")
-    return shard, count
+def finish_tasks(tasks: dict, samples: int) -> None:
+    """Per task: the contaminated ids from its matches, and at most `samples` samples per question, in corpus order."""
+    for task in tasks.values():
+        task["contaminated_ids"] = sorted(task["matches"])
+        task["contaminated"] = len(task["contaminated_ids"])
+        for kept in task["samples"].values():
+            kept.sort(key=sample_order)
+            del kept[samples:]
 
 
 def read_reports(paths: list[Path]) -> list[dict]:
@@ -70,12 +69,7 @@ def merge_reports(reports: list[dict], paths: list[Path]) -> dict:
                     old["matched"] = len(old["positions"])
             for question, kept in task["samples"].items():
                 tasks[name]["samples"].setdefault(question, []).extend(kept)
-    for task in tasks.values():
-        task["contaminated_ids"] = sorted(task["matches"])
-        task["contaminated"] = len(task["contaminated_ids"])
-        for kept in task["samples"].values():
-            kept.sort(key=sample_order)
-            del kept[first["settings"]["samples"]:]
+    finish_tasks(tasks, first["settings"]["samples"])
     order = sorted(reports, key=lambda r: parse_shard(r["corpus"]["shard"])[0])
     corpus = {"inputs": first["corpus"]["inputs"], "files": [f for r in order for f in r["corpus"]["files"]],
               **{k: sum(r["corpus"][k] for r in reports) for k in ("bytes", "lines", "texts")},

@@ -122,9 +122,10 @@ def tokens(text: str, mode: str) -> list[str]:
     return norm.split() if mode == WORD else list("".join(norm.split()))
 
 
-def token_spans(text: str, mode: str) -> list[tuple[int, int]]:
+def token_spans(text: str, mode: str) -> list[tuple[int, int]] | None:
     """(start, end) in `text` of each token of `tokens(text, mode)`, normalising piece by piece (slow path:
-    only for reporting and masking; the caller checks the count matches)."""
+    only for reporting and masking); None when normalising piece by piece gives another token count than
+    normalising the whole text (the tokens cannot then be mapped onto the text)."""
     spans = []
     for piece in re.finditer(r"\S+", text):
         if mode == WORD:
@@ -133,7 +134,7 @@ def token_spans(text: str, mode: str) -> list[tuple[int, int]]:
             for offset, ch in enumerate(piece.group()):
                 at = piece.start() + offset
                 spans += [(at, at + 1)] * len("".join(normalize(ch).split()))
-    return spans
+    return spans if len(spans) == len(tokens(text, mode)) else None
 
 
 @functools.lru_cache(maxsize=8)
