@@ -310,37 +310,46 @@ def check_data(pairs: list[tuple[str, str]], fewshot_seed: int) -> None:
     """Every task's data, by the loader's own resolution (store, then $MEDTASKS_DATA, then the hub),
     before the model loads; every missing task is listed with the one command that produces it."""
     from medtasks import loader
+    from medtasks.resolve import how_to_prepare
     from medtasks.sources import hints
-    from medtasks.spec import BENCHMARKS, SOURCE_LANGUAGE, task_name
+    from medtasks.spec import BENCHMARKS, SOURCE_LANGUAGE, get_benchmark, task_name
     from medtasks.store import MissingData, default_store, has_split
 
-    translate, english = {}, {}  # language -> {benchmark: task}; benchmark -> what is missing
+    # What is missing, by what produces it: the original release files (English, or a native exam's own
+    # languages), a translation (language -> {benchmark: task}), or a user's spec file (its own hint).
+    originals, translate, own_spec = {}, {}, []
     for benchmark, language in pairs:
         try:
             loader.check_task_data(benchmark, language, fewshot_seed)
         except MissingData as err:
-            if err.language == SOURCE_LANGUAGE:  # the English test split, or the English few-shot examples
-                english.setdefault(benchmark, []).append(
-                    task_name(benchmark, language) + (" (few-shot examples)" if err.split == "fewshot" else ""))
+            missing = get_benchmark(err.benchmark or benchmark)
+            label = task_name(benchmark, language) + (" (few-shot examples)" if err.split == "fewshot" else "")
+            if missing.data is not None:
+                own_spec.append(f"{label}: {how_to_prepare(missing.key, err.language or language)}")
+            elif (err.language or language) in (*missing.native_languages, *missing.languages):
+                originals.setdefault(missing.key, []).append(label)
             else:
                 translate.setdefault(language, {})[benchmark] = task_name(benchmark, language)
-    if not translate and not english:
+    if not (originals or translate or own_spec):
         return
-    parts = [f"{', '.join(t for tasks in english.values() for t in tasks)}: "
-             f"{hints.quoted(hints.import_data(list(english)))} (or set MEDTASKS_DATA=DIR; online: "
-             f"{hints.quoted(hints.import_hub(list(english)))})"] if english else []
+    hub = [b for b in originals if get_benchmark(b).kind != "native"]  # the hub holds the English releases
+    parts = [f"{', '.join(t for tasks in originals.values() for t in tasks)}: "
+             f"{hints.quoted(hints.import_data(list(originals)))} (or set MEDTASKS_DATA=DIR"
+             + (f"; online: {hints.quoted(hints.import_hub(hub))})" if hub else ")")] if originals else []
     for language, tasks in translate.items():
         parts.append(f"{', '.join(tasks.values())}: {hints.quoted(hints.translate(list(tasks), [language]))}")
+    parts += own_spec
     sources = list(dict.fromkeys(b for tasks in translate.values() for b in tasks))
     suite = [b for b in sources if b in BENCHMARKS]
     codes = [code for code, tasks in translate.items() if set(tasks) & set(suite)]
     also = (f"; or import BioMistral's BioInstructQA for the suite's translations: "
             f"{hints.quoted(hints.import_bioinstructqa(suite, codes))}" if suite else "")
-    untranslatable = [b for b in sources if b not in english and not has_split(default_store(), b, SOURCE_LANGUAGE, "test")]
+    untranslatable = [b for b in sources if b not in originals
+                      and not has_split(default_store(), b, SOURCE_LANGUAGE, "test")]
     if untranslatable:  # translation reads the English store
         also += (f"; translating needs the English questions in the store first: "
                  f"{hints.quoted(hints.import_data(untranslatable))}")
-    count = sum(map(len, english.values())) + sum(map(len, translate.values()))
+    count = sum(map(len, originals.values())) + sum(map(len, translate.values())) + len(own_spec)
     raise UsageError(f"no data for {count} of {len(pairs)} tasks, nothing was run: {'; '.join(parts)}{also}")
 
 

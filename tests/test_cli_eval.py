@@ -105,6 +105,17 @@ def test_missing_english_examples_and_groups_are_named(capsys, offline, no_lm_ev
     assert len(commands) == 9 and all(parses(c) for c in commands)
 
 
+def test_missing_native_exams_point_at_their_original_files_not_at_translation(capsys, offline, no_lm_eval):
+    code, _, err, _ = run_eval(capsys, "--model-path", str(offline), "--tasks", "frenchmedmcqa_fr,medqa_mainland_zh")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    # medqa_mainland_zh shows MedQA's English examples: they come from MedQA's release too
+    assert err.startswith("medeval eval: no data for 2 of 2 tasks, nothing was run: frenchmedmcqa_fr, "
+                          "medqa_mainland_zh: `medeval import --data DIR --benchmarks frenchmedmcqa medqa_mainland` "
+                          "(or set MEDTASKS_DATA=DIR)"), err
+    assert "translate" not in err and "--hub" not in err  # exams in their own language; the hub has none of them
+    assert all(parses(c) for c in COMMAND.findall(err))
+
+
 def test_groups_and_tags_expand_to_their_tasks():
     assert len(cli_tasks.expand_tasks("medeval")) == 80
     assert cli_tasks.expand_tasks("medeval_medqa,medqa_fr")[:2] == [("medqa", "en"), ("medqa", "es")]
