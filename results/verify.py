@@ -30,8 +30,8 @@ from pathlib import Path
 
 from medtasks import spec
 from medtasks.metrics import ece_aggregation, process_multi_results, process_results
-from medtasks.prompts import (LETTERS, doc_options, doc_to_choice, doc_to_subset_choices, format_subset,
-                              build_prompt)
+from medtasks.prompts import (LETTERS, build_prompt, doc_options, doc_to_choice, doc_to_subset_choices,
+                              doc_to_subset_target, doc_to_target, format_subset)
 from results.load import read_results_json, run_regime, samples_path, task_of_config
 from results.submission import (bundle_digest, manifest_problems, open_bundle, partial_reasons, read_submission,
                                 regime_label)
@@ -348,8 +348,7 @@ class TaskCheck:
         if responses is None:
             self.flag(qid, "resps", problem)
             return None
-        gold = format_subset(ref["answer"]) if self.multi else ref["answer"]
-        target = choices.index(gold) if self.multi else ref["answer"]
+        target = doc_to_subset_target(ref) if self.multi else doc_to_target(ref)
         if str(sample.get("target")) != str(target):  # lm-eval logs the target as text (a letter, or an index)
             self.flag(qid, "target", f"{sample.get('target')!r}, the maintainer's gold answer is {target!r}")
         values = (process_multi_results if self.multi else process_results)(ref, responses)

@@ -35,6 +35,7 @@ from results.metrics import CALIBRATION_METRICS, HEADLINE_METRIC, PRIMARY
 from results.plots import make_plots, slug
 from results.provenance import project_commit
 from results.render import number
+from results.stats import mean_std
 from results.submission import bundle_digest, is_bundle, open_bundle, read_submission
 
 HERE = Path(__file__).resolve().parent
@@ -221,8 +222,7 @@ def _model_rows(rows) -> tuple[list[str], list[dict], list[dict]]:
         values = {}
         for metric in metrics:
             v = group[group["metric"] == metric]["value"].tolist()
-            mean = sum(v) / len(v) if v else math.nan
-            std = math.sqrt(sum((x - mean) ** 2 for x in v) / len(v)) if v else math.nan
+            mean, std = mean_std(v)
             values[metric] = {"value": number(mean) if v else "–", "std": number(std) if len(v) > 1 else "",
                               "sort": repr(mean) if v else ""}
         bench = spec.get_benchmark(first["benchmark"])
