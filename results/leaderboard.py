@@ -181,7 +181,7 @@ def question_counts(rows) -> dict[str, tuple[int, int]]:
     return {t: (int(n), int(full)) for t, n, full in counts.itertuples()}
 
 
-def _cell(values, tasks=(), counts=None) -> Cell | None:
+def seed_cell(values, tasks=(), counts=None) -> Cell | None:
     """Mean ± std over seeds of a score over `tasks` (whose question counts it carries)."""
     values = [v for v in values if not math.isnan(v)]
     if not values:
@@ -221,11 +221,11 @@ def _averages(seeds: dict, tasks_by_lang: dict, chance: dict | None = None) -> d
 def _summary_cells(seeds: dict, tasks_by_lang: dict, metric: str, counts: dict, chance: dict) -> dict[str, Cell | None]:
     plain = _averages(seeds, tasks_by_lang)
     every = [t for tasks in tasks_by_lang.values() for t in tasks]
-    cells = {lang: _cell([plain[s][lang] for s in plain], tasks, counts) for lang, tasks in tasks_by_lang.items()}
-    cells["all"] = _cell([plain[s]["all"] for s in plain], every, counts)
+    cells = {lang: seed_cell([plain[s][lang] for s in plain], tasks, counts) for lang, tasks in tasks_by_lang.items()}
+    cells["all"] = seed_cell([plain[s]["all"] for s in plain], every, counts)
     if metric in ACCURACY_METRICS:
         centred = _averages(seeds, tasks_by_lang, chance)
-        cells["centred"] = _cell([centred[s]["all"] for s in centred], every, counts)
+        cells["centred"] = seed_cell([centred[s]["all"] for s in centred], every, counts)
     return cells
 
 
@@ -278,7 +278,7 @@ def extra_columns(table, metric, regime=None, models=None, languages=None) -> tu
               .itertuples(index=False)}
     cells: dict = {}
     for (model, bench, lang), group in rows.groupby(["model", "benchmark", "language"]):
-        cells.setdefault(model, {})[names[(bench, lang)]] = _cell(group["value"].tolist(), group["task"].unique(), counts)
+        cells.setdefault(model, {})[names[(bench, lang)]] = seed_cell(group["value"].tolist(), group["task"].unique(), counts)
     titles = ", ".join(sorted({f"{b.title} ({b.key})" for b in map(EXTRA_BENCHMARKS.get, rows["benchmark"].unique())}))
     notes = [f"{titles}: regime {regime_label(rows)}; in columns of its own, never in Avg", data_note(rows),
              limited_note(counts)]
@@ -322,7 +322,7 @@ def tasks_view(table, metric=PRIMARY, regime=None, models=None, language=SOURCE_
                                                     else extra_columns(table, metric, regime, models, [language]))
     body = []
     for model, seeds in _per_seed(rows).items():
-        cells = [_cell([seeds[s].get(t, math.nan) for s in seeds], [t], counts) for t in tasks]
+        cells = [seed_cell([seeds[s].get(t, math.nan) for s in seeds], [t], counts) for t in tasks]
         summary = _summary_cells(seeds, {language: tasks}, metric, counts, chance)
         body.append((model, cells + [summary[language]] + ([summary["centred"]] if centred else [])
                      + [extra_cells.get(model, {}).get(c) for c in extra]))
@@ -351,7 +351,7 @@ def grid_view(table, metric=PRIMARY, regime=None, models=None, languages=None) -
     body = []
     for lang, tasks in tasks_by_lang.items():
         for task in tasks:
-            cells = [_cell([seeds.get(task, math.nan) for seeds in per_seed[m].values()], [task], counts)
+            cells = [seed_cell([seeds.get(task, math.nan) for seeds in per_seed[m].values()], [task], counts)
                      for m in model_order]
             body.append((task, ([Cell(chance[task])] if accuracy else []) + cells))
     body.append(("Avg", ([None] if accuracy else []) + [overall[m] for m in model_order]))

@@ -27,9 +27,11 @@ from results.leaderboard import (
     Cell,
     Grid,
     check_comparable,
+    check_metric,
     data_note,
     limited_note,
     question_counts,
+    seed_cell,
 )
 from results.load import ResultsError
 from results.metrics import ACCURACY_METRICS, MULTI, PRIMARY
@@ -68,15 +70,6 @@ def _per_seed(rows) -> dict:
     for r in rows[["model", "task", "fewshot_seed", "value"]].itertuples(index=False):
         out.setdefault((r.model, r.task), {})[r.fewshot_seed] = r.value
     return out
-
-
-def _cell(per_seed: dict[int, float], counts: dict, tasks) -> Cell | None:
-    values = [v for v in per_seed.values() if not math.isnan(v)]
-    if not values:
-        return None
-    mean, std = mean_std(values)
-    scored = [counts[t] for t in tasks if t in counts]
-    return Cell(mean, std, len(values), questions=sum(c[0] for c in scored), questions_full=sum(c[1] for c in scored))
 
 
 def _macro(values: dict, model: str, tasks: list[str]) -> dict[int, float]:
@@ -136,13 +129,14 @@ def language_grid(table, metric: str = PRIMARY, models=None, languages=None) -> 
         if suite_tasks:
             covered.append(f"{lang} {len(suite_tasks)} of {suite_size}")
         for model in models:
-            suite_cell = _cell(_macro(values, model, suite_tasks), counts, suite_tasks) if suite_tasks else None
-            native_cell = _cell(_macro(values, model, native_tasks), counts, native_tasks) if native_tasks else None
+            suite_cell, native_cell = (
+                seed_cell(_macro(values, model, tasks).values(), tasks, counts) if tasks else None
+                for tasks in (suite_tasks, native_tasks))
             difference = (Cell(native_cell.mean - suite_cell.mean) if suite_cell and native_cell else None)
             cells = [suite_cell, native_cell, difference]
-            cells += [_cell(values.get((model, task_of[b]), {}), counts, [task_of[b]]) if b in task_of else None
-                      for b in single_cols]
-            cells += [_cell(multi_values[m].get((model, multi_task[b]), {}), counts, [multi_task[b]])
+            cells += [seed_cell(values.get((model, task_of[b]), {}).values(), [task_of[b]], counts)
+                      if b in task_of else None for b in single_cols]
+            cells += [seed_cell(multi_values[m].get((model, multi_task[b]), {}).values(), [multi_task[b]], counts)
                       if b in multi_task else None for b, m in multi_cols]
             if any(c is not None for c in cells):
                 body.append((row_label(model, lang), cells))
@@ -254,8 +248,7 @@ def category_view(table, metric: str = PRIMARY, regime=None, models=None, langua
     """Rows `<task> · <category>` (and `<task> · all`) of every task whose questions have a category,
     columns the models: the metric recomputed from the samples on each category's questions, per few-shot
     seed, then mean ± population std over seeds. `exclude` {task: question ids} leaves questions out."""
-    if metric not in HIGHER_IS_BETTER:
-        raise ResultsError(f"unknown metric {metric!r}; valid: {', '.join(HIGHER_IS_BETTER)}")
+    check_metric(metric)
     models = _models(table, models)
     rows = table[(table["metric"] == metric) & table["model"].isin(models) & (table["samples"] != "")]
     if regime is not None:
