@@ -37,10 +37,6 @@ class Resolved:
     records: list[Record]
     sha256: str  # of the store file the records were read from
 
-    @property
-    def key(self) -> str:
-        return f"{self.benchmark}/{self.language}/{self.split}"
-
 
 def data_dir() -> Path | None:
     value = os.environ.get(DATA_ENV)

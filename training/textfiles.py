@@ -42,10 +42,6 @@ class Piece:
     end: int | None = None  # None: to the end of the (decompressed) file
     size: int = 0  # bytes on disk, for progress and balance
 
-    @property
-    def compressed(self) -> bool:
-        return Path(self.path).suffix in OPENERS
-
 
 def is_jsonl(path: str | Path) -> bool:
     name = Path(path).name

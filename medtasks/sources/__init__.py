@@ -33,7 +33,6 @@ from medtasks.sources.folder import (
     LAYOUT,
     FolderScan,
     expected_file,
-    folder_records,
     scan_folder,
 )
 from medtasks.sources.hub import HubUnavailable
@@ -47,7 +46,7 @@ from medtasks.spec import (
 from medtasks.store import has_split, write_records
 
 __all__ = ["IMPORTERS", "Importer", "HubUnavailable", "get_importer", "import_folder", "import_bioinstructqa",
-           "import_hub", "import_bioinstructqa_from_hub", "folder_records", "scan_folder", "FolderScan",
+           "import_hub", "scan_folder", "FolderScan",
            "expected_file", "hub_records", "LAYOUT"]
 
 IMPORTERS: dict[str, Importer] = {
@@ -119,12 +118,6 @@ def import_bioinstructqa(zip_path, store, benchmarks=None, languages=None, repla
     keys = [get_benchmark(key).key for key in benchmarks] if benchmarks is not None else None
     return write_records(Path(store), bioinstructqa.read(zip_path, benchmarks=keys, languages=languages),
                          replace=replace)
-
-
-def import_bioinstructqa_from_hub(store, benchmarks=None, languages=None) -> dict[str, int]:
-    """Download BioInstructQA's data.zip from the hub (cached by huggingface_hub), then import it."""
-    hub.ensure_hub(f"{hub.BIOINSTRUCTQA[0]} {hub.BIOINSTRUCTQA[1]}")
-    return import_bioinstructqa(hub.download_bioinstructqa(), store, benchmarks, languages)
 
 
 def hub_records(benchmarks, languages=(SOURCE_LANGUAGE,)) -> list[Record]:

@@ -211,9 +211,3 @@ def scan_folder(data_dir, benchmarks=None, languages=None) -> FolderScan:
             else:
                 scan.skipped.setdefault(where, why)
     return scan
-
-
-def folder_records(data_dir, benchmarks=None, languages=None) -> list[Record]:
-    """Every record the folder holds for `benchmarks` and `languages` (see scan_folder)."""
-    return scan_folder(data_dir, benchmarks, languages).records
-
