@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from lm_eval_run import load_run
 from medtasks.cli import main as medeval
 from medtasks.metrics import expected_calibration_error
 
@@ -15,11 +16,7 @@ FLAGGED = {"mmlu_anatomy_en": 2, "head_qa_es": 1, "cmexam_multi_zh": 1}  # quest
 
 @pytest.fixture(scope="module")
 def samples(native_run):
-    out = {}
-    for path in native_run["out"].rglob("samples_*.jsonl"):
-        task = path.name[len("samples_"):].rsplit("_", 1)[0]
-        out[task] = [json.loads(line) for line in path.read_text().splitlines()]
-    return out
+    return load_run(native_run["out"])[1]
 
 
 def write_report(path, samples, flagged=FLAGGED, data=None):

@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from lm_eval_run import load_run
 from medtasks import spec
 from medtasks.cli import main as medeval
 from results.stats import stratified_bootstrap
@@ -20,12 +21,9 @@ NAME = "smol"
 @pytest.fixture(scope="module")
 def raw(native_run):
     """(configs, results, {task: [sample lines]}) of the run, parsed with json alone."""
-    (results_file,) = native_run["out"].rglob("results_*.json")
-    data = json.loads(results_file.read_text())
-    stamp = results_file.name[len("results_"):-len(".json")]
-    samples = {task: [json.loads(line) for line in
-                      results_file.with_name(f"samples_{task}_{stamp}.jsonl").read_text().splitlines()]
-               for task in native_run["plan"]}
+    assert len(list(native_run["out"].rglob("results_*.json"))) == 1  # one run, so its samples are these
+    data, samples = load_run(native_run["out"])
+    assert set(samples) == set(native_run["plan"])
     return data["configs"], data["results"], samples
 
 

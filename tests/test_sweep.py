@@ -69,15 +69,10 @@ def being_written(source: Path, folder: Path) -> Path:
 
 # ---------------------------------------------------------------- complete models
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> Path:
-    return build_tiny_model(tmp_path_factory.mktemp("model") / "m", "llama", seed=0)
-
-
-def test_a_complete_model_passes_and_every_incomplete_state_is_named(tiny_model, tmp_path):
-    assert sweep.model_problem(tiny_model) is None
-    cut = being_written(tiny_model, tmp_path / "cut")
-    size = (tiny_model / "model.safetensors").stat().st_size
+def test_a_complete_model_passes_and_every_incomplete_state_is_named(tiny_llama, tmp_path):
+    assert sweep.model_problem(tiny_llama) is None
+    cut = being_written(tiny_llama, tmp_path / "cut")
+    size = (tiny_llama / "model.safetensors").stat().st_size
     assert sweep.model_problem(cut) == f"model.safetensors holds {size // 2} of {size} bytes (being written?)"
     (cut / "model.safetensors").write_bytes(b"\x10")
     assert sweep.model_problem(cut) == "model.safetensors: header incomplete, 1 bytes (being written?)"
@@ -94,16 +89,16 @@ def test_a_complete_model_passes_and_every_incomplete_state_is_named(tiny_model,
     bare = tmp_path / "bare"
     bare.mkdir()
     for name in ("config.json", "model.safetensors"):
-        shutil.copy(tiny_model / name, bare / name)
+        shutil.copy(tiny_llama / name, bare / name)
     assert sweep.model_problem(bare) == "no tokenizer files (pass --tokenizer DIR)"
     assert sweep.model_problem(bare, need_tokenizer=False) is None
 
 
-def test_sharded_weights_need_every_shard_of_the_index_whole(tiny_model, tmp_path):
+def test_sharded_weights_need_every_shard_of_the_index_whole(tiny_llama, tmp_path):
     from safetensors.torch import load_file, save_file
 
     folder = tmp_path / "sharded"
-    shutil.copytree(tiny_model, folder)
+    shutil.copytree(tiny_llama, folder)
     weights = load_file(folder / "model.safetensors")
     (folder / "model.safetensors").unlink()
     names = sorted(weights)
@@ -122,25 +117,25 @@ def test_sharded_weights_need_every_shard_of_the_index_whole(tiny_model, tmp_pat
     assert sweep.model_problem(folder) == f"shards not written yet: {second.name}"
 
 
-def test_checkpoints_of_a_training_output_come_in_step_order_and_unfinished_ones_wait(tiny_model, tmp_path):
+def test_checkpoints_of_a_training_output_come_in_step_order_and_unfinished_ones_wait(tiny_llama, tmp_path):
     run = tmp_path / "run"
     for step in (100, 20, 3):
-        shutil.copytree(tiny_model, run / f"checkpoint-{step}")
-    being_written(tiny_model, run / "checkpoint-120")
+        shutil.copytree(tiny_llama, run / f"checkpoint-{step}")
+    being_written(tiny_llama, run / "checkpoint-120")
     (run / "logs").mkdir()
     ready, waiting = sweep.discover([run], watch=False, need_tokenizer=True)
     assert [p.name for p in ready] == ["checkpoint-3", "checkpoint-20", "checkpoint-100"]
     assert list(waiting) == [run / "checkpoint-120"] and "being written" in waiting[run / "checkpoint-120"]
-    models = sweep.name_models(ready, base=tiny_model)
+    models = sweep.name_models(ready, base=tiny_llama)
     assert [(m.name, m.step) for m in models] == [("base", None), ("checkpoint-3", 3), ("checkpoint-20", 20),
                                                   ("checkpoint-100", 100)]
-    assert sweep.is_run_folder(tmp_path / "run", watch=False) and not sweep.is_run_folder(tiny_model, watch=False)
+    assert sweep.is_run_folder(tmp_path / "run", watch=False) and not sweep.is_run_folder(tiny_llama, watch=False)
 
 
-def test_units_cover_models_seeds_and_languages_and_shards_split_them_exactly(tiny_model):
+def test_units_cover_models_seeds_and_languages_and_shards_split_them_exactly(tiny_llama):
     from medtasks.spec import parse_task
 
-    models = [sweep.Model("base", tiny_model), sweep.Model("checkpoint-1", tiny_model, 1)]
+    models = [sweep.Model("base", tiny_llama), sweep.Model("checkpoint-1", tiny_llama, 1)]
     settings = sweep.Settings(TASKS, (1, 2, 3), None, "hf", True, None, "previous")
     units = sweep.plan_units(models, settings)
     assert len(units) == 2 * 3 * 2  # models x seeds x languages (en, fr)
@@ -174,9 +169,9 @@ def test_a_bad_shard_is_refused(text):
     (["{tmp}"], "neither a training output"),
     (["{run}", "--base-model", "{tmp}"], "not a model folder"),
 ])
-def test_bad_arguments_are_one_line_and_leave_nothing(tiny_model, tmp_path, capsys, argv, named):
+def test_bad_arguments_are_one_line_and_leave_nothing(tiny_llama, tmp_path, capsys, argv, named):
     run = tmp_path / "run"
-    shutil.copytree(tiny_model, run / "checkpoint-1")
+    shutil.copytree(tiny_llama, run / "checkpoint-1")
     out = tmp_path / "out"
     words = [a.replace("{run}", str(run)).replace("{tmp}", str(tmp_path)) for a in argv]
     assert cli.main(["sweep", *words, "-o", str(out)]) == 2
@@ -187,14 +182,14 @@ def test_bad_arguments_are_one_line_and_leave_nothing(tiny_model, tmp_path, caps
 
 # ---------------------------------------------------------------- table and verdicts on known outcomes
 
-def synthetic_sweep(tmp_path: Path, tiny_model: Path, outcomes: dict, seeds=(1, 2), baseline="previous"):
+def synthetic_sweep(tmp_path: Path, tiny_llama: Path, outcomes: dict, seeds=(1, 2), baseline="previous"):
     """A sweep folder whose units hold lm-eval runs with known per-question outcomes, marked done;
     outcomes: {checkpoint step or "base": {task: [correct?]}}."""
     run = tmp_path / "run"
     for key in outcomes:
         if key != "base":
-            shutil.copytree(tiny_model, run / f"checkpoint-{key}")
-    base = tiny_model if "base" in outcomes else None
+            shutil.copytree(tiny_llama, run / f"checkpoint-{key}")
+    base = tiny_llama if "base" in outcomes else None
     settings = sweep.Settings(",".join(next(iter(outcomes.values()))), tuple(seeds), None, "hf", False,
                               str(base) if base else None, baseline)
     out = tmp_path / "sweep"
@@ -212,11 +207,11 @@ def synthetic_sweep(tmp_path: Path, tiny_model: Path, outcomes: dict, seeds=(1, 
     return run, out, argv
 
 
-def test_gather_flags_the_drop_and_writes_the_table_and_the_trend(tiny_model, tmp_path, capsys):
+def test_gather_flags_the_drop_and_writes_the_table_and_the_trend(tiny_llama, tmp_path, capsys):
     good = {"mmlu_anatomy_en": [True] * 30 + [False] * 10, "mmlu_anatomy_fr": [True] * 20 + [False] * 20}
     worse = {"mmlu_anatomy_en": [False] * 40, "mmlu_anatomy_fr": [True] * 20 + [False] * 20}
     outcomes = {"base": good, 10: good, 20: worse, 30: good}
-    run, out, argv = synthetic_sweep(tmp_path, tiny_model, outcomes, baseline="base")
+    run, out, argv = synthetic_sweep(tmp_path, tiny_llama, outcomes, baseline="base")
     assert cli.main([*argv, "--gather"]) == EXIT_VERDICT
     printed = capsys.readouterr().out
     rows = {r["checkpoint"]: r for r in csv.DictReader((out / "sweep.csv").open())}
@@ -235,19 +230,19 @@ def test_gather_flags_the_drop_and_writes_the_table_and_the_trend(tiny_model, tm
     assert (out / "trend_acc.png").stat().st_size > 0 and "training step" in svg and "regression" in svg
 
 
-def test_previous_baseline_compares_neighbours_and_says_what_is_pending(tiny_model, tmp_path, capsys):
+def test_previous_baseline_compares_neighbours_and_says_what_is_pending(tiny_llama, tmp_path, capsys):
     good = {"mmlu_anatomy_en": [True] * 30 + [False] * 10}
     worse = {"mmlu_anatomy_en": [True] * 5 + [False] * 35}
-    run, out, argv = synthetic_sweep(tmp_path, tiny_model, {10: good, 20: worse, 30: worse}, seeds=(1,))
-    being_written(tiny_model, run / "checkpoint-40")
+    run, out, argv = synthetic_sweep(tmp_path, tiny_llama, {10: good, 20: worse, 30: worse}, seeds=(1,))
+    being_written(tiny_llama, run / "checkpoint-40")
     assert cli.main([*argv, "--gather"]) == EXIT_VERDICT  # a folder being written is reported, not waited for
     rows = {r["checkpoint"]: r for r in csv.DictReader((out / "sweep.csv").open())}
     assert [(rows[c]["baseline"], rows[c]["verdict"]) for c in rows] == [
         ("", "first checkpoint: no baseline"), ("checkpoint-10", "REGRESSION"), ("checkpoint-20", "ok"),
         ("", "not evaluated: model.safetensors holds "
              f"{(run / 'checkpoint-40' / 'model.safetensors').stat().st_size} of "
-             f"{(tiny_model / 'model.safetensors').stat().st_size} bytes (being written?)")]
-    shutil.copytree(tiny_model, run / "checkpoint-50")  # complete, not evaluated: the gather refuses a verdict
+             f"{(tiny_llama / 'model.safetensors').stat().st_size} bytes (being written?)")]
+    shutil.copytree(tiny_llama, run / "checkpoint-50")  # complete, not evaluated: the gather refuses a verdict
     capsys.readouterr()
     assert cli.main([*argv, "--gather"]) == 2
     assert "--gather: not evaluated yet: checkpoint-50; run the sweep" in capsys.readouterr().err
@@ -255,9 +250,9 @@ def test_previous_baseline_compares_neighbours_and_says_what_is_pending(tiny_mod
     assert (rows["checkpoint-50"]["baseline"], rows["checkpoint-50"]["verdict"]) == ("checkpoint-30", "pending")
 
 
-def test_an_output_folder_holds_one_sweep(tiny_model, tmp_path, capsys):
+def test_an_output_folder_holds_one_sweep(tiny_llama, tmp_path, capsys):
     good = {"mmlu_anatomy_en": [True] * 4}
-    run, out, argv = synthetic_sweep(tmp_path, tiny_model, {10: good}, seeds=(1,))
+    run, out, argv = synthetic_sweep(tmp_path, tiny_llama, {10: good}, seeds=(1,))
     before = sorted(out.rglob("*"))
     assert cli.main([*argv[:-2], "--seeds", "2", "--gather"]) == 2
     err = capsys.readouterr().err
@@ -266,13 +261,13 @@ def test_an_output_folder_holds_one_sweep(tiny_model, tmp_path, capsys):
 
 # ---------------------------------------------------------------- the SLURM job array
 
-def test_the_generated_slurm_array_runs_every_unit_once_and_its_commands_parse(tiny_model, tmp_path, capsys):
+def test_the_generated_slurm_array_runs_every_unit_once_and_its_commands_parse(tiny_llama, tmp_path, capsys):
     run = tmp_path / "run"
     for step in (10, 20, 30):
-        shutil.copytree(tiny_model, run / f"checkpoint-{step}")
+        shutil.copytree(tiny_llama, run / f"checkpoint-{step}")
     script, out = tmp_path / "sweep.sbatch", tmp_path / "out"
     argv = ["sweep", str(run), "--tasks", TASKS, "--seeds", "1", "2", "--per-language", "--base-model",
-            str(tiny_model), "--limit", "5", "-o", str(out), "--slurm-array", str(script), "--slurm-gpus", "4"]
+            str(tiny_llama), "--limit", "5", "-o", str(out), "--slurm-array", str(script), "--slurm-gpus", "4"]
     assert cli.main(argv) == 0
     assert not out.exists()  # generating the script runs nothing
     text = script.read_text()
@@ -376,10 +371,10 @@ def test_a_rerun_evaluates_nothing_and_gives_the_same_verdict(swept, monkeypatch
     assert "[1/" not in capsys.readouterr().err
 
 
-def test_ctrl_c_stops_with_a_summary_of_what_is_done(tiny_model, tmp_path, shared_data, monkeypatch, capsys):
+def test_ctrl_c_stops_with_a_summary_of_what_is_done(tiny_llama, tmp_path, shared_data, monkeypatch, capsys):
     good = {"mmlu_anatomy_en": [True] * 4}
-    run, out, argv = synthetic_sweep(tmp_path, tiny_model, {10: good}, seeds=(1,))
-    shutil.copytree(tiny_model, run / "checkpoint-20")
+    run, out, argv = synthetic_sweep(tmp_path, tiny_llama, {10: good}, seeds=(1,))
+    shutil.copytree(tiny_llama, run / "checkpoint-20")
     monkeypatch.setenv("MEDTASKS_DATA", str(shared_data))
 
     def interrupted(self, unit):
@@ -496,11 +491,11 @@ def test_the_slurm_array_run_task_by_task_then_gathered_flags_the_regression(tra
         ("checkpoint-30", "base", "REGRESSION")]
 
 
-def test_the_lm_eval_command_of_a_unit_and_a_failed_run(tiny_model, tmp_path, shared_data, monkeypatch, capsys):
+def test_the_lm_eval_command_of_a_unit_and_a_failed_run(tiny_llama, tmp_path, shared_data, monkeypatch, capsys):
     """What a unit runs (resumable, the tokenizer, the launcher for data parallel), and a failing lm-eval:
     one line naming the checkpoint, exit 2, the unit not marked done."""
     run = tmp_path / "run"
-    shutil.copytree(tiny_model, run / "checkpoint-7")
+    shutil.copytree(tiny_llama, run / "checkpoint-7")
     for name in ("tokenizer.json", "tokenizer_config.json"):
         (run / "checkpoint-7" / name).unlink()
     monkeypatch.setenv("MEDTASKS_DATA", str(shared_data))
@@ -513,7 +508,7 @@ def test_the_lm_eval_command_of_a_unit_and_a_failed_run(tiny_model, tmp_path, sh
     monkeypatch.setattr(cli_tasks, "run_lm_eval", failing)
     out = tmp_path / "out"
     launcher = "accelerate launch --multi_gpu --num_processes 2"
-    assert cli.main(["sweep", str(run), "--tasks", "mmlu_anatomy_en", "--seeds", "2", "--tokenizer", str(tiny_model),
+    assert cli.main(["sweep", str(run), "--tasks", "mmlu_anatomy_en", "--seeds", "2", "--tokenizer", str(tiny_llama),
                      "--backend", "hf-prefix", "--launcher", launcher, "-o", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.strip().splitlines()[-1] == (
@@ -523,7 +518,7 @@ def test_the_lm_eval_command_of_a_unit_and_a_failed_run(tiny_model, tmp_path, sh
     folder = out / "runs" / "checkpoint-7" / "seed2" / "all"
     assert command[:7] == [*launcher.split(), "-m", "lm_eval"]
     assert command[command.index("--model") + 1] == "hf-prefix"
-    assert command[command.index("--model_args") + 1] == f"pretrained={run / 'checkpoint-7'},tokenizer={tiny_model}"
+    assert command[command.index("--model_args") + 1] == f"pretrained={run / 'checkpoint-7'},tokenizer={tiny_llama}"
     assert command[command.index("--output_path") + 1] == str(folder)
     assert command[command.index("--metadata") + 1] == '{"fewshot_seed": 2}'
     assert Path(command[command.index("--use_cache") + 1]).parent.parent == folder / cli_tasks.REQUEST_CACHE
