@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from medtasks import spec
+from medtasks.tasks.generate import catalogue
 from results.gate import Gate, is_regression
 from results.leaderboard import LIMITED_MARK, UNIT
 from results.load import ResultsError
@@ -87,15 +88,15 @@ def _check_same(base: dict, cand: dict, tasks: list[str]) -> None:
         raise ResultsError(f"task versions differ between BASE and CANDIDATE: {', '.join(clash)}")
 
 
-def group_of(benchmark: str, language: str) -> str | None:
+def group_of(benchmark: str, language: str, members: dict | None = None) -> str | None:
     """The group whose macro average a language row shows: the suite's (medeval_<lang>), or the native
-    exams' of that language (medeval_native_<lang>: exams written in it); the others (TruthfulQA, HEAD-QA's
-    English translation) have task rows only."""
-    bench = spec.get_benchmark(benchmark)
-    if bench.kind == "suite":
-        return spec.language_group(language)
-    if bench.kind == "native" and language in bench.native_languages:
-        return spec.native_group(language)
+    single-answer exams' of that language (medeval_native_<lang>), as the task YAMLs define them
+    (`members`: medtasks.tasks.generate.catalogue()); the others (TruthfulQA, HEAD-QA's English
+    translation, multi-answer exams) have task rows only."""
+    members = catalogue() if members is None else members
+    for group in (spec.language_group(language), spec.native_group(language)):
+        if (benchmark, language) in members.get(group, ()):
+            return group
     return None
 
 
@@ -171,10 +172,10 @@ def compare_tables(base_table, cand_table, gate: Gate = Gate(), progress: bool =
         all_seeds.update(seeds)
     full = {t: int(n) for t, n in base_table.groupby("task")["n_questions_full"].max().items()}
     where = dict(zip(base_table["task"], zip(base_table["benchmark"], base_table["language"])))
-    rows = []
+    rows, members = [], catalogue()
     for lang in spec.LANGUAGES:
         here = [t for t in tasks if where[t][1] == lang]
-        groups = {t: group_of(*where[t]) for t in here}
+        groups = {t: group_of(*where[t], members) for t in here}
         for name in (spec.language_group(lang), spec.native_group(lang), None):  # suite, native exams, the rest
             group = [t for t in here if groups[t] == name]
             rows += [_row("task", t, lang, [pairs[t]], gate, t, full[t]) for t in group]

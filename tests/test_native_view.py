@@ -290,7 +290,8 @@ def test_outputs_without_a_recorded_regime_are_assumed_and_kept_apart(tmp_path):
 @pytest.mark.parametrize("benchmark, language, group", [
     ("medqa", "zh", spec.language_group("zh")), ("head_qa", "es", spec.native_group("es")),
     ("head_qa", "en", None),  # the authors' translation: in no native group
-    ("cmexam", "zh", spec.native_group("zh")), ("truthfulqa_med", "en", None)])
+    ("cmexam", "zh", spec.native_group("zh")), ("truthfulqa_med", "en", None),
+    ("cmexam_multi", "zh", None)])  # multi-answer: not averaged with the single-answer exams
 def test_compare_language_rows_follow_the_spec_groups(benchmark, language, group):
     from results.compare import group_of
 

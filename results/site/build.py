@@ -119,10 +119,9 @@ def load(sources: list[Source], names: dict[str, str]):
 
 def model_facts(table, sources: list[Source]) -> dict[str, dict]:
     """Per model: identity, status badges and what its results files say about it (parameters, precision)."""
-    configs = {f: read_results_json(Path(f))["config"] for f in table["source"].unique()}
     facts = {}
     for model, rows in table.groupby("model"):
-        config = configs[rows["source"].iloc[0]]
+        config = read_results_json(Path(rows["source"].iloc[0]))["config"]  # one results file tells
         statuses = set(rows["status"])
         status = "failed" if "failed" in statuses else "unverified" if "unverified" in statuses else "verified"
         params = config.get("model_num_parameters")
