@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from medtasks import spec
 from medtasks.records import Record
-from medtasks.resolve import resolve, resolve_fewshot
+from medtasks.resolve import ensure, fewshot_source, resolve, resolve_fewshot
 
 
 def to_doc(record: Record, data_sha256: str) -> dict:
@@ -27,9 +27,10 @@ def to_doc(record: Record, data_sha256: str) -> dict:
 
 def check_task_data(benchmark: str, language: str, fewshot_seed: int = spec.DEFAULT_FEWSHOT_SEED) -> None:
     """Raise MissingData unless every split the task loads is in the store or can be imported now (what it
-    imports stays in the store). `medeval eval` runs it for every task before it starts lm-eval."""
-    resolve(benchmark, language, "test")
-    resolve_fewshot(benchmark, language, int(fewshot_seed))
+    imports stays in the store). `medeval eval` runs it for every task before it starts lm-eval; nothing is
+    read here (lm-eval's process reads the records)."""
+    ensure(benchmark, language, "test")
+    fewshot_source(benchmark, language, int(fewshot_seed))
 
 
 def load_task_dataset(benchmark: str, language: str, fewshot_seed: int = spec.DEFAULT_FEWSHOT_SEED, **_metadata):

@@ -43,21 +43,26 @@ def data_dir() -> Path | None:
     return Path(value).expanduser() if value else None
 
 
-def resolve(benchmark: str, language: str, split: str = "test", store: Path | None = None) -> Resolved:
-    """The records of one split, imported into the store first if they are not there yet."""
+def ensure(benchmark: str, language: str, split: str = "test", store: Path | None = None) -> None:
+    """Import benchmark/language/split into the store unless it is there; MissingData says how otherwise."""
     store = Path(store) if store is not None else default_store()
     if not has_split(store, benchmark, language, split):
         _import(store, spec.get_benchmark(benchmark), language, split)
+
+
+def resolve(benchmark: str, language: str, split: str = "test", store: Path | None = None) -> Resolved:
+    """The records of one split, imported into the store first if they are not there yet."""
+    store = Path(store) if store is not None else default_store()
+    ensure(benchmark, language, split, store)
     return _read(store, benchmark, language, split)
 
 
-def resolve_fewshot(benchmark: str, language: str, seed: int, store: Path | None = None) -> Resolved | None:
-    """The examples of a run in the order lm-eval's first_n sampler takes them; None for zero-shot.
-
-    BioMistral's regime: a fixed set `fewshot<seed>` (BioInstructQA's) wins; otherwise the English pool
-    (split `fewshot`, else `train`) of the first benchmark of `shots_from` that has one, sorted by id and
-    shuffled with the seed. Native regime: the exam's own train (else validation) split in the task's
-    language, shuffled the same way. Every question of a run gets the same examples."""
+def fewshot_source(benchmark: str, language: str, seed: int, store: Path | None = None) -> tuple[str, str, str] | None:
+    """(benchmark, language, split) the examples of a run come from, imported first if needed; None for
+    zero-shot. BioMistral's regime: a fixed set `fewshot<seed>` (BioInstructQA's) wins; otherwise the
+    English pool (split `fewshot`, else `train`) of the first benchmark of `shots_from` that has one.
+    Native regime: the exam's own train (else validation) split in the task's language. Splits already
+    in the store come first, so a fallback (MedQA-5 -> MedQA) never re-imports or probes the hub."""
     store = Path(store) if store is not None else default_store()
     bench = spec.get_benchmark(benchmark)
     shots = spec.regime_of(bench).shots
@@ -68,30 +73,36 @@ def resolve_fewshot(benchmark: str, language: str, seed: int, store: Path | None
     else:
         for name in bench.shots_from:
             if has_split(store, name, spec.SOURCE_LANGUAGE, f"fewshot{seed}"):
-                return _read(store, name, spec.SOURCE_LANGUAGE, f"fewshot{seed}")
+                return name, spec.SOURCE_LANGUAGE, f"fewshot{seed}"
         candidates = [(name, spec.SOURCE_LANGUAGE, split) for name in bench.shots_from for split in ENGLISH_POOL_SPLITS]
-    pool = _first_present(store, candidates)
-    if pool is None:
-        raise MissingData(f"{spec.task_name(benchmark, language)}: no few-shot examples for regime {bench.regime} "
-                          f"in the store ({store}); {how_to_prepare(candidates[0][0], candidates[0][1])}",
-                          benchmark, language, "fewshot")
-    records = sorted(pool.records, key=lambda r: r.id)
-    random.Random(int(seed)).shuffle(records)
-    return Resolved(pool.benchmark, pool.language, pool.split, records, pool.sha256)
-
-
-def _first_present(store: Path, candidates: list[tuple[str, str, str]]) -> Resolved | None:
-    """The first candidate split in the store; else the first an import provides. Pools already in the
-    store come first, so a fallback (MedQA-5 -> MedQA) never re-imports or probes the hub at every load."""
-    for benchmark, language, split in candidates:
-        if has_split(store, benchmark, language, split):
-            return _read(store, benchmark, language, split)
-    for benchmark, language, split in candidates:
+    for candidate in candidates:
+        if has_split(store, *candidate):
+            return candidate
+    for candidate in candidates:
         try:
-            return resolve(benchmark, language, split, store)
+            ensure(*candidate, store)
+            return candidate
         except MissingData:
             continue
-    return None
+    raise MissingData(f"{spec.task_name(benchmark, language)}: no few-shot examples for regime {bench.regime} "
+                      f"in the store ({store}); {how_to_prepare(candidates[0][0], candidates[0][1])}",
+                      benchmark, language, "fewshot")
+
+
+def resolve_fewshot(benchmark: str, language: str, seed: int, store: Path | None = None) -> Resolved | None:
+    """The examples of a run in the order lm-eval's first_n sampler takes them (see fewshot_source); None
+    for zero-shot. A fixed set is shown as it is; a pool is sorted by id and shuffled with the seed, so
+    every question of a run gets the same examples."""
+    store = Path(store) if store is not None else default_store()
+    source = fewshot_source(benchmark, language, seed, store)
+    if source is None:
+        return None
+    found = _read(store, *source)
+    if source[2] == f"fewshot{seed}":
+        return found
+    records = sorted(found.records, key=lambda r: r.id)
+    random.Random(int(seed)).shuffle(records)
+    return Resolved(found.benchmark, found.language, found.split, records, found.sha256)
 
 
 def _read(store: Path, benchmark: str, language: str, split: str) -> Resolved:
