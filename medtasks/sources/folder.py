@@ -39,7 +39,6 @@ LAYOUT = {
     "truthfulqa": "truthfulqa/en/TruthfulQA.csv",
     **native.LAYOUT,  # the native-language exams: headqa/, frenchmedmcqa/, medqa_mainland/, cmexam/
 }
-ALL_BENCHMARKS = BUILTIN_BENCHMARKS  # a folder holds the suite, extra and native ones; users' come from spec files
 POOL_FAMILIES = tuple(fewshot_pool.POOL_FAMILIES.values())  # benchmark families the English pool feeds
 READERS = {"medmcqa": medmcqa.read, "pubmedqa": pubmedqa.read, "truthfulqa": truthfulqa.read}
 
@@ -55,9 +54,10 @@ class FolderScan:
 
 
 def get_benchmark(key: str):
-    if key not in ALL_BENCHMARKS:
-        raise KeyError(f"unknown benchmark {key!r}; valid: {', '.join(ALL_BENCHMARKS)}")
-    return ALL_BENCHMARKS[key]
+    """A benchmark a folder can hold: the suite, extra and native ones (users' come from their spec files)."""
+    if key not in BUILTIN_BENCHMARKS:
+        raise KeyError(f"unknown benchmark {key!r}; valid: {', '.join(BUILTIN_BENCHMARKS)}")
+    return BUILTIN_BENCHMARKS[key]
 
 
 def expected_file(key: str, code: str = SOURCE_LANGUAGE) -> str:
@@ -101,7 +101,7 @@ def _ground_truth(ori_pqal: str) -> str:
 
 def _translations(root: Path, key: str, codes: list[str]) -> list[tuple[str, str]]:
     """(language, file) of each translation of `key` present in the folder, for the languages asked."""
-    if ALL_BENCHMARKS[key].family not in translated.PAIRING:
+    if BUILTIN_BENCHMARKS[key].family not in translated.PAIRING:
         return []
     files = layout_files(key)
     found = []
@@ -116,14 +116,14 @@ def _translations(root: Path, key: str, codes: list[str]) -> list[tuple[str, str
 
 
 def _read_english(root: Path, key: str) -> list[Record]:
-    bench, path = ALL_BENCHMARKS[key], root / expected_file(key)
+    bench, path = BUILTIN_BENCHMARKS[key], root / expected_file(key)
     if bench.family in ("mmlu", "medqa"):
         return (mmlu if bench.family == "mmlu" else medqa).read(path, benchmark=key, root=root)
     return READERS[bench.family](path, root=root)
 
 
 def _family(root: Path, key: str, codes: list[str], scan: FolderScan) -> None:
-    bench = ALL_BENCHMARKS[key]
+    bench = BUILTIN_BENCHMARKS[key]
     files = layout_files(key)
     if bench.family in native.LAYOUT:
         scan.records += native.folder_records(root, key, scan.excluded, codes)
@@ -163,7 +163,7 @@ def _skip_reason(rel: str, keys: list[str], codes: list[str]) -> tuple[str, str 
     if parts[1] not in LANGUAGES:
         return f"{parts[0]}/{parts[1]}/", (f"language {parts[1]!r} is not defined (languages: {', '.join(LANGUAGES)}; "
                                            f"add it with a spec file, {SPEC_PATH_ENV})")
-    owners = [key for key in ALL_BENCHMARKS if rel in layout_files(key)]
+    owners = [key for key in BUILTIN_BENCHMARKS if rel in layout_files(key)]
     if owners and (not set(owners) & set(keys) or parts[1] not in codes):
         return rel, None
     if owners:
@@ -187,7 +187,7 @@ def scan_folder(data_dir, benchmarks=None, languages=None) -> FolderScan:
     root = Path(data_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"data folder {root} does not exist")
-    keys = [get_benchmark(key).key for key in benchmarks] if benchmarks is not None else list(ALL_BENCHMARKS)
+    keys = [get_benchmark(key).key for key in benchmarks] if benchmarks is not None else list(BUILTIN_BENCHMARKS)
     codes = list(languages) if languages is not None else list(LANGUAGES)
     for code in codes:
         if code not in LANGUAGES:
@@ -196,7 +196,7 @@ def scan_folder(data_dir, benchmarks=None, languages=None) -> FolderScan:
     for key in keys:
         _family(root, key, codes, scan)
     pool = LAYOUT["fewshot_pool"]
-    if (root / pool).exists() and any(ALL_BENCHMARKS[key].family in POOL_FAMILIES for key in keys):
+    if (root / pool).exists() and any(BUILTIN_BENCHMARKS[key].family in POOL_FAMILIES for key in keys):
         scan.records += fewshot_pool.read(root / pool, benchmarks=keys, root=root)
         scan.read.add(pool)
     scan.records = [r for r in scan.records if r.language in codes or r.split.startswith("fewshot")]
