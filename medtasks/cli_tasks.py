@@ -228,12 +228,12 @@ def lm_eval_command(model_path: str, tasks: str, output: Path, limit=None, fewsh
 def model_signature(model_path: str) -> list:
     """What identifies a model for reuse of its answers, cheaply: the resolved folder and the name, size
     and modification time of its config and weight files (a hub id stands for itself)."""
-    from medtasks.common import MODEL_FILES
+    from medtasks.common import model_files
 
     folder = Path(model_path).expanduser()
     if not folder.is_dir():
         return [model_path]
-    files = sorted({f for pattern in MODEL_FILES for f in folder.glob(pattern)})
+    files = model_files(folder)
     return [str(folder.resolve()), *[[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files]]
 
 

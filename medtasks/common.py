@@ -61,11 +61,15 @@ MODEL_CARD_JSON = "medeval_card.json"
 MODEL_FILES = ("config.json", "*.safetensors", "*.gguf")
 
 
+def model_files(model_dir: str | Path) -> list[Path]:
+    """A model folder's config and weight files (MODEL_FILES), sorted by name."""
+    return sorted({f for pattern in MODEL_FILES for f in Path(model_dir).glob(pattern)})
+
+
 def model_files_sha256(model_dir: str | Path) -> dict[str, str]:
     """{file name: sha256} of a model folder's config and weight files, sorted by name. Per-file hashes
     are cached on disk (keyed by path, size and mtime): the weights of a 7B model take a minute to hash."""
-    folder = Path(model_dir)
-    files = sorted({f for pattern in MODEL_FILES for f in folder.glob(pattern)})
+    files = model_files(model_dir)
     cache_path = cache_root() / "model_hashes.json"
     try:
         cache = json.loads(cache_path.read_text(encoding="utf-8"))
