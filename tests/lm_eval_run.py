@@ -1,9 +1,13 @@
 """The one way tests run plain `lm_eval` (a subprocess, no --include_path) and read what it wrote."""
 import json
+import math
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+from medtasks.metrics import brier_score, expected_calibration_error, softmax
+from medtasks.prompts import LETTERS
 
 LM_EVAL = [sys.executable, "-m", "lm_eval", "run"]
 
@@ -39,3 +43,20 @@ def letter_scores(sample: dict) -> tuple[list[float], list[bool]]:
     """One logged question's (log-likelihood, is-greedy) per choice, in choice order (lm-eval logs strings)."""
     return ([float(resp[0][0]) for resp in sample["resps"]],
             [str(resp[0][1]) == "True" for resp in sample["resps"]])
+
+
+def recomputed(rows: list[dict]) -> dict[str, float]:
+    """A task's four scores from its logged samples alone: acc from the letter log-likelihoods (first
+    letter wins a tie), strict_acc from lm-eval's is-greedy flag of the gold letter, brier and ece
+    with medtasks.metrics on the same numbers."""
+    correct, strict, brier, confidence = [], [], [], []
+    for row in rows:
+        logliks, greedy = letter_scores(row)
+        gold = LETTERS.index(row["doc"]["answer"])
+        correct.append(logliks.index(max(logliks)) == gold)
+        strict.append(greedy[gold])
+        brier.append(brier_score(softmax(logliks), gold))
+        confidence.append(math.exp(max(logliks)))
+    n = len(rows)
+    return {"acc": sum(correct) / n, "strict_acc": sum(strict) / n, "brier": sum(brier) / n,
+            "ece": expected_calibration_error(confidence, correct)}

@@ -1,7 +1,6 @@
 """Plain `lm_eval` (a subprocess, no --include_path) on our tasks, on a tiny model and the default model:
 every score lm-eval reports equals a recomputation from the per-question samples it logged, and the
 default model's logged letter log-likelihoods equal an independent transformers computation."""
-import math
 import os
 import re
 import subprocess
@@ -10,29 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from lm_eval_run import letter_scores, load_run, run_lm_eval
-from medtasks.metrics import brier_score, expected_calibration_error, softmax
-from medtasks.prompts import LETTERS
+from lm_eval_run import letter_scores, load_run, recomputed, run_lm_eval
 from medtasks.spec import BENCHMARKS, task_name
 
 METRICS = ("acc", "strict_acc", "ece", "brier")
-
-
-def recomputed(rows: list[dict]) -> dict[str, float]:
-    """A task's four scores from its logged samples alone: acc from the letter log-likelihoods (first
-    letter wins a tie), strict_acc from lm-eval's is-greedy flag of the gold letter, brier and ece
-    with medtasks.metrics on the same numbers."""
-    correct, strict, brier, confidence = [], [], [], []
-    for row in rows:
-        logliks, greedy = letter_scores(row)
-        gold = LETTERS.index(row["doc"]["answer"])
-        correct.append(logliks.index(max(logliks)) == gold)
-        strict.append(greedy[gold])
-        brier.append(brier_score(softmax(logliks), gold))
-        confidence.append(math.exp(max(logliks)))
-    n = len(rows)
-    return {"acc": sum(correct) / n, "strict_acc": sum(strict) / n, "brier": sum(brier) / n,
-            "ece": expected_calibration_error(confidence, correct)}
 
 
 @pytest.fixture(scope="module")

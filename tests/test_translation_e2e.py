@@ -1,9 +1,8 @@
 """End to end: English store -> our translation pipeline -> `lm_eval --tasks medqa_fr` on a tiny model."""
 import pytest
 from libre_server import FakeLibre
-from lm_eval_run import letter_scores, load_run, run_lm_eval
+from lm_eval_run import load_run, recomputed, run_lm_eval
 
-from medtasks.metrics import process_results
 from medtasks.store import read_records, write_records
 from translation.backends import get_backend
 from translation.pipeline import translate_store
@@ -26,9 +25,9 @@ def test_lm_eval_runs_on_a_translated_store(shared_data, tiny_llama, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     result, logged = load_run(out)
     metrics, samples = result["results"]["medqa_fr"], logged["medqa_fr"]
-    scored = [process_results(s["doc"], list(zip(*letter_scores(s)))) for s in samples]
+    expected = recomputed(samples)
     for metric in ("acc", "strict_acc", "brier"):  # each follows from the logged log-likelihoods
-        assert metrics[f"{metric},none"] == pytest.approx(sum(q[metric] for q in scored) / len(scored))
+        assert metrics[f"{metric},none"] == pytest.approx(expected[metric])
     prompt = samples[0]["arguments"]["gen_args_0"]["arg_0"]
     assert translated[0].question in prompt and "(A) " + translated[0].options["A"] in prompt  # French target
     assert "**Question:**" in prompt and prompt.count("**Answer:**(") == 4  # 3 shots (English) + the target

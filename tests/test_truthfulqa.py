@@ -8,7 +8,7 @@ import sys
 from collections import Counter
 
 import pytest
-from lm_eval_run import letter_scores, load_run, run_lm_eval
+from lm_eval_run import load_run, recomputed, run_lm_eval
 from task_yaml import load_task_yaml
 
 from medtasks import loader
@@ -312,9 +312,9 @@ def test_lm_eval_runs_english_and_translated_tasks_on_a_tiny_model(shared_data, 
     for task, records in (("truthfulqa_med_en", english), ("truthfulqa_med_fr", french)):
         metrics = results["results"][task]
         assert results["n-shot"][task] == 0 and results["n-samples"][task]["effective"] == 3
-        scored = [process_results(s["doc"], list(zip(*letter_scores(s)))) for s in samples[task]]
+        expected = recomputed(samples[task])
         for metric in ("acc", "strict_acc", "brier"):  # each follows from the logged log-likelihoods
-            assert metrics[f"{metric},none"] == pytest.approx(sum(q[metric] for q in scored) / len(scored))
+            assert metrics[f"{metric},none"] == pytest.approx(expected[metric])
         first = next(r for r in records if r.id == samples[task][0]["doc"]["id"])
         prompt = samples[task][0]["arguments"]["gen_args_0"]["arg_0"]
         assert prompt == build_prompt({"question": first.question, "options": first.options})  # zero-shot
